@@ -1,0 +1,45 @@
+"""Setup for diffad: every setting comes from settings.ini (nbdev 2)."""
+from configparser import ConfigParser
+import setuptools
+
+assert setuptools.__version__ >= '36.2'
+cfg = ConfigParser(delimiters=['='])
+cfg.read('settings.ini', encoding='utf-8')
+cfg = cfg['DEFAULT']
+
+expected = 'version description keywords author author_email'.split()
+missing = [o for o in expected if o not in cfg]
+if missing: raise ValueError(f'settings.ini is missing: {missing}')
+
+requirements = cfg.get('requirements', '').split()
+dev_requirements = cfg.get('dev_requirements', '').split()
+min_python = cfg['min_python']
+py_versions = '3.11 3.12 3.13'.split()
+lic = dict(apache2='Apache-2.0', mit='MIT', gpl3='GPL-3.0-or-later', bsd3='BSD-3-Clause')
+
+setuptools.setup(
+    name=cfg['lib_name'],
+    license=lic.get(cfg['license'], cfg['license']),
+    classifiers=['Development Status :: 3 - Alpha',
+                 'Intended Audience :: ' + cfg['audience'].title(),
+                 'Natural Language :: ' + cfg['language'].title(),
+                 ] + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
+    url=cfg['git_url'],
+    packages=setuptools.find_packages(include=['diffad', 'diffad.*']),
+    include_package_data=True,
+    package_data={'diffad': ['assets/*']},
+    install_requires=requirements,
+    extras_require={'dev': dev_requirements},
+    dependency_links=cfg.get('dep_links', '').split(),
+    python_requires='>=' + min_python,
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    zip_safe=False,
+    entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
+                  'nbdev': [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d']},
+    version=cfg['version'],
+    description=cfg['description'],
+    keywords=cfg['keywords'],
+    author=cfg['author'],
+    author_email=cfg['author_email'],
+)
