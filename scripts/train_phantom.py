@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+"""Train the small phantom models that diffad ships (diffad/assets/phantom_*.pt).
+
+    python scripts/train_phantom.py [--minutes-diffusion 60] [--minutes-classifier 10] [--subjects 40]
+
+A phantom cohort of tumour subjects and one of MS subjects (64x64x48 volumes, 4 contrasts) are cut
+into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the notebooks use). One
+diffusion model is trained on the training slices of both cohorts (healthy and diseased slices, as
+Wolleb et al. do), and one noisy classifier per pathology (healthy vs diseased slices). Checkpoints
+are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
+with their configuration to the assets folder, which the notebooks and `diffad demo` load.
+"""
+import argparse, itertools, time
+from pathlib import Path
+import torch
+from diffad.phantom import make_cohort
+from diffad.data import SliceDataset, SliceSettings, build_slice_cache, split_subjects
+from diffad.wolleb import train_run
+from diffad.training import load_checkpoint, save_checkpoint
+
+def phantom_dataset(subjects:int, cache:Path, size:int=64):
+    "The slice cache of `subjects` tumour and `subjects` MS phantom subjects, and the subject split."
+    settings = SliceSettings(size=size)
+    src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in ('tumour', 'ms')])
+    subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in ('tumour', 'ms')))
+    path = build_slice_cache(subs, cache, settings, src, n=2 * subjects)
+    ids = {k: [f'phantom-{k}-{i:03d}' for i in range(subjects)] for k in ('tumour', 'ms')}
+    return path, {k: split_subjects(v, seed=0) for k, v in ids.items()}
+
+def export(ckpt:Path, out:Path):
+    "EMA weights (float16) and configuration of a training checkpoint, for shipping."
+    ck = load_checkpoint(ckpt)
+    sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['ema']['model'].items()}
+    save_checkpoint(out, dict(config=ck['config'], model=sd, step=ck['step']))
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--subjects', type=int, default=40, help='subjects per pathology')
+    p.add_argument('--minutes-diffusion', type=float, default=60)
+    p.add_argument('--minutes-classifier', type=float, default=10, help='per classifier')
+    p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
+    p.add_argument('--cache', default='runs/cache')
+    p.add_argument('--assets', default='diffad/assets')
+    p.add_argument('--threads', type=int, default=None)
+    a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
+    runs, assets = Path(a.runs), Path(a.assets)
+    path, split = phantom_dataset(a.subjects, Path(a.cache))
+    train = lambda *kinds: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]])
+    t0 = time.time()
+    train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', minutes=a.minutes_diffusion, steps=10**6, lr=5e-4)
+    export(runs / 'diffusion.pt', assets / 'phantom_diffusion.pt')
+    for k in ('tumour', 'ms'):
+        train_run('classifier', train(k), runs / f'classifier_{k}.pt', minutes=a.minutes_classifier, steps=10**6, lr=5e-4)
+        export(runs / f'classifier_{k}.pt', assets / f'phantom_classifier_{k}.pt')
+    print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}')
