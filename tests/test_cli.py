@@ -51,3 +51,42 @@ def test_synth_bad_arguments(tmp_path):
     assert r.returncode == 2 and 'invalid choice' in r.stderr
     r = run('synth', '--out', str(tmp_path / 'c'), '--subjects', '0')
     assert r.returncode == 2 and '--subjects must be at least 1' in r.stderr and not (tmp_path / 'c').exists()
+
+def test_wolleb_round_trip_from_the_command_line(tmp_path):
+    "synth -> train-diffusion -> train-classifier -> detect -> evaluate; maps live in each subject's space."
+    import json, nibabel as nib
+    cohort, rdir, maps = tmp_path / 'cohort', tmp_path / 'run', tmp_path / 'maps'
+    assert run_ok('synth', '--out', cohort, '--kind', 'ms', '--subjects', '5', '--shape', '32', '32', '24')
+    for kind in ('diffusion', 'classifier'):
+        assert run_ok(f'train-{kind}', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '3', '--batch', '4')
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', maps, '--level', '250', '--scale', '20', '--steps', '3')
+    test_ids = json.loads((rdir / 'split.json').read_text())['test']
+    assert test_ids and sorted(p.name for p in maps.iterdir() if p.is_dir()) == test_ids
+    for sid in test_ids:
+        m, ref = nib.load(maps / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}_flair.nii.gz')
+        assert m.shape == ref.shape and (m.affine == ref.affine).all()
+    r = run('evaluate', '--data', str(cohort), '--maps', str(maps), '--out', str(tmp_path / 'metrics.json'))
+    assert r.returncode == 0, r.stderr
+    assert '| method |' in r.stdout and 'wolleb' in r.stdout
+    res = json.loads((tmp_path / 'metrics.json').read_text())
+    assert 0 <= res['auroc'] <= 1 and res['method'] == 'wolleb'
+
+def test_detect_errors(tmp_path):
+    cohort = tmp_path / 'cohort'
+    assert run_ok('synth', '--out', cohort, '--subjects', '3', '--shape', '32', '32', '24')
+    r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'missing'), '--out', str(tmp_path / 'm'))
+    assert r.returncode == 2 and 'no diffusion model' in r.stderr
+    assert run_ok('train-diffusion', '--data', cohort, '--out', tmp_path / 'run', '--image-size', '32', '--steps', '1', '--batch', '4')
+    r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'm'), '--level', '1000')
+    assert r.returncode == 2 and 'no classifier' in r.stderr  # wolleb needs the classifier first
+    r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'm'), '--level', '1000', '--method', 'reconstruction')
+    assert r.returncode == 2 and '--level must be in [0, 999]' in r.stderr
+    r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'm'), '--method', 'magic')
+    assert r.returncode == 2 and 'unknown method' in r.stderr
+    r = run('train-diffusion', '--data', str(cohort), '--out', str(tmp_path / 'run'), '--image-size', '64', '--steps', '2')
+    assert r.returncode == 2 and 'another configuration' in r.stderr
+
+def run_ok(*args):
+    r = run(*map(str, args))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return True
