@@ -10,22 +10,12 @@ Wolleb et al. do), and one noisy classifier per pathology (healthy vs diseased s
 are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
 with their configuration to the assets folder, which the notebooks and `diffad demo` load.
 """
-import argparse, itertools, time
+import argparse, time
 from pathlib import Path
 import torch
-from diffad.phantom import make_cohort
-from diffad.data import SliceDataset, SliceSettings, build_slice_cache, split_subjects
-from diffad.wolleb import train_run
+from diffad.data import SliceDataset
+from diffad.wolleb import train_run, phantom_experiment, PHANTOM_SUBJECTS
 from diffad.training import load_checkpoint, save_checkpoint
-
-def phantom_dataset(subjects:int, cache:Path, size:int=64):
-    "The slice cache of `subjects` tumour and `subjects` MS phantom subjects, and the subject split."
-    settings = SliceSettings(size=size)
-    src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in ('tumour', 'ms')])
-    subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in ('tumour', 'ms')))
-    path = build_slice_cache(subs, cache, settings, src, n=2 * subjects)
-    ids = {k: [f'phantom-{k}-{i:03d}' for i in range(subjects)] for k in ('tumour', 'ms')}
-    return path, {k: split_subjects(v, seed=0) for k, v in ids.items()}
 
 def export(ckpt:Path, out:Path):
     "EMA weights (float16) and configuration of a training checkpoint, for shipping."
@@ -35,7 +25,7 @@ def export(ckpt:Path, out:Path):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--subjects', type=int, default=40, help='subjects per pathology')
+    p.add_argument('--subjects', type=int, default=PHANTOM_SUBJECTS, help='subjects per pathology')
     p.add_argument('--minutes-diffusion', type=float, default=60)
     p.add_argument('--minutes-classifier', type=float, default=10, help='per classifier')
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
@@ -45,7 +35,7 @@ if __name__ == '__main__':
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     runs, assets = Path(a.runs), Path(a.assets)
-    path, split = phantom_dataset(a.subjects, Path(a.cache))
+    path, split = phantom_experiment(Path(a.cache), a.subjects)
     train = lambda *kinds: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]])
     t0 = time.time()
     train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', minutes=a.minutes_diffusion, steps=10**6, lr=5e-4)
