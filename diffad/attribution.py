@@ -14,7 +14,7 @@ from torch.nn.attention import sdpa_kernel, SDPBackend
 # %% auto #0
 __all__ = ['ATTRIBUTIONS', 'MIX', 'call_classifier', 'gradient', 'gradient_x_input', 'path_attribution', 'ig_nodes',
            'integrated_gradients', 'draw_references', 'expected_gradients', 'LogOdds', 'attribution_constraint',
-           'pick_attribution', 'attribute', 'constrained_loss', 'attribution_map']
+           'pick_attribution', 'attribute', 'constrained_loss', 'attribution_map', 'attribution_detect']
 
 # %% ../nbs/08_attribution.ipynb #05669c1b
 def call_classifier(
@@ -246,3 +246,23 @@ def attribution_map(
     "Anomaly map from attributions: Σ_channels max(−A, 0), zero outside `brain`."
     m = F.relu(-attr).sum(1, keepdim=True)
     return m if brain is None else m * brain.to(m)
+
+# %% ../nbs/08_attribution.ipynb #925d4e25
+def attribution_detect(
+    clf, # classifier clf(x) or, with `t`, clf(x, t) -> (B,K) logits
+    x:Tensor, # (B,C,H,W) slices
+    name:str='gradient', # one of `ATTRIBUTIONS`
+    t:int|None=0, # time step for a time-conditioned classifier (None: call clf(x))
+    healthy:int=0, # the healthy class
+    references:Tensor|None=None, # (N,C,H,W) background set for expected gradients
+    baseline:float=-1., # integrated gradients' baseline value
+    steps:int=32, # integrated gradients' points
+    k:int=16, # expected gradients' references per slice
+    generator:torch.Generator|None=None, # expected gradients' draws
+) -> dict: # 'map' (B,1,H,W) ≥ 0, 'attr' (B,C,H,W)
+    "Anomaly map of a slice batch: the part of its attribution that favours 'diseased' (Wargnier-Dauchelle et al.)."
+    lo, tt = LogOdds(clf, healthy), (None if t is None else torch.full((x.shape[0],), t, device=x.device))
+    if name == 'integrated_gradients': a = integrated_gradients(lo, x, 0, tt, baseline=baseline, steps=steps)
+    elif name == 'expected_gradients': a = expected_gradients(lo, x, 0, tt, references=references, k=k, generator=generator)
+    else: a = attribute(name, lo, x, 0, tt)
+    return dict(map=attribution_map(a.detach()), attr=a.detach())

@@ -11,7 +11,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice', 'otsu_threshold', 'median_filter',
-           'mean_std', 'image_scores', 'evaluate_maps']
+           'mean_std', 'image_scores', 'evaluate_maps', 'validation_threshold', 'metrics_row']
 
 # %% ../nbs/06_metrics.ipynb #82134d5f
 def binary_curve(
@@ -138,3 +138,25 @@ def evaluate_maps(
     out.update({f'{k}_slice': mean_std(v) for k, v in _group_metrics(maps, m, b, list(range(len(subjects))), threshold, otsu).items() if v})
     out.update(otsu_threshold=otsu, threshold=threshold, median=median, n_slices=len(subjects), n_subjects=len(per['auroc']))
     return out
+
+def validation_threshold(
+    maps:Tensor, # (B,1,H,W) anomaly maps of validation slices
+    masks:Tensor, # (B,1,H,W) binary lesion masks
+    brains:Tensor, # (B,1,H,W) binary brain masks
+    median:int|None=None, # median-filter first, as `evaluate_maps` will
+) -> float:
+    "The threshold with the best pooled Dice on validation maps (inside the brain): pass it to `evaluate_maps`."
+    if median: maps = median_filter(maps, median)
+    b = brains.bool()
+    if not masks.bool()[b].any(): raise ValueError("validation_threshold: the validation maps contain no lesion voxel")
+    return best_dice(maps[b], masks.bool()[b])[1]
+
+def metrics_row(
+    res:dict, # the output of `evaluate_maps`
+    per:str='subject', # 'subject' or 'slice': which mean ± std to report
+    digits:int=3,
+) -> dict: # plain strings and numbers, for a table
+    "The headline numbers of an evaluation as 'mean ± std' strings: Dice (if thresholded), Dice*, AUROC, AUPRC, image AUROC."
+    f = lambda ms: f'{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}'
+    row = {k: f(res[f'{k}_{per}']) for k in ('dice', 'dice_star', 'auroc', 'auprc') if f'{k}_{per}' in res}
+    return dict(row, image_auroc=round(res['image_auroc'], digits))

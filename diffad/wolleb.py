@@ -16,8 +16,8 @@ from .sampling import ddim_encode, ddim_decode, ddpm_sample, classifier_guidance
 
 # %% auto #0
 __all__ = ['SMALL_UNET', 'SMALL_CLASSIFIER', 'PHANTOM_SUBJECTS', 'classifier_loss', 'anomaly_map', 'wolleb_detect',
-           'partial_diffusion_detect', 'detect_dataset', 'make_schedule', 'run_config', 'build_model', 'train_run',
-           'load_run_model', 'phantom_experiment', 'shipped_model']
+           'partial_diffusion_detect', 'detect_dataset', 'evaluate_detector', 'make_schedule', 'run_config',
+           'build_model', 'train_run', 'load_run_model', 'phantom_experiment', 'shipped_model']
 
 # %% ../nbs/07_wolleb.ipynb #f4a68d4c
 def classifier_loss(
@@ -26,11 +26,19 @@ def classifier_loss(
     x0:Tensor, # (B,C,H,W) clean slices in [-1,1]
     y:Tensor, # (B,) class labels (0 healthy, 1 diseased)
     generator:torch.Generator|None=None,
+    noised:bool=True, # False: clean slices at t = 0 (a classifier for attribution maps, not guidance)
+    lam:float=0., # > 0: add λ · the attribution constraint of `08_attribution` (Wargnier-Dauchelle et al.)
+    attribution:str='gradient', # the constraint's attribution (see `diffad.attribution.constrained_loss`)
+    form:str='square', # the constraint's penalty, 'square' or 'bce'
 ) -> Tensor: # scalar
     "Cross-entropy of a noisy classifier on x_t ~ q(x_t | x_0), t uniform in [0, T) (Wolleb et al.)."
-    t = torch.randint(0, sched.T, (x0.shape[0],), generator=generator, device=getattr(generator, 'device', 'cpu')).to(x0.device)
-    xt, _ = sched.q_sample(x0, t, generator=generator)
-    return F.cross_entropy(clf(xt, t), y.to(x0.device).long())
+    if noised:
+        t = torch.randint(0, sched.T, (x0.shape[0],), generator=generator, device=getattr(generator, 'device', 'cpu')).to(x0.device)
+        xt, _ = sched.q_sample(x0, t, generator=generator)
+    else: t, xt = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device), x0
+    if lam == 0: return F.cross_entropy(clf(xt, t), y.to(x0.device).long())
+    from diffad.attribution import constrained_loss  # the next notebook's constraint
+    return constrained_loss(clf, xt, y, t, lam, attribution, form, generator=generator)
 
 # %% ../nbs/07_wolleb.ipynb #1d43534f
 def anomaly_map(
@@ -52,13 +60,19 @@ def wolleb_detect(
     healthy:int=0, # the class to guide toward
     return_x0:bool=False, # also return x̂_0 of every decoding step (S,B,C,H,W)
     progress:bool=False,
+    mask:Tensor|None=None, # (B,1,H,W) in [0,1]: guide only there (see `09_combined`); None: everywhere
 ) -> dict: # 'map' (B,1,H,W), 'recon' (B,C,H,W)[, 'x0s']
     "Wolleb et al.'s detector: DDIM-encode to `level`, decode guided toward `healthy`, map = Σ_c|x − x̂|."
     xL = ddim_encode(model, sched, x, level, steps, progress=progress)
     guidance = None if clf is None or scale == 0 else classifier_guidance(clf, healthy, scale)
+    if guidance is not None and mask is not None: guidance = _masked(guidance, mask)
     out = ddim_decode(model, sched, xL, level, steps, guidance, return_x0, progress)
     recon, x0s = out if return_x0 else (out, None)
     return dict(map=anomaly_map(x, recon), recon=recon, **({'x0s': x0s} if return_x0 else {}))
+
+def _masked(guidance:Callable, mask:Tensor) -> Callable:
+    "A guidance callable restricted to `mask`: guidance(x_t, t) ⊙ mask."
+    return lambda x, t: guidance(x, t) * mask.to(x)
 
 def partial_diffusion_detect(
     model:Callable, sched:NoiseSchedule,
@@ -81,16 +95,34 @@ def detect_dataset(
     device:str|torch.device='cpu',
     progress:bool=True,
 ) -> dict: # maps, masks, brains (N,1,H,W); labels (N,); ids, z (lists); seconds_per_slice
-    "Anomaly maps of every slice of `ds`, with what evaluation needs, and the time taken per slice."
+    "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
     t0 = time.perf_counter()
     for b in (progress_bar(dl, leave=False) if progress else dl):
-        out['maps'].append(detect(b['image'].to(device))['map'].cpu())
+        out['maps'].append(detect(b['image'].to(device))['map'].cpu() * b['brain'])  # maps are zero outside the brain
         for k, key in (('masks', 'mask'), ('brains', 'brain'), ('labels', 'label')): out[k].append(b[key])
         out['ids'] += list(b['id']); out['z'] += [int(z) for z in b['z']]
     secs = (time.perf_counter() - t0) / max(len(ds), 1)
     return {**{k: torch.cat(v) for k, v in out.items() if k not in ('ids', 'z')}, 'ids': out['ids'], 'z': out['z'], 'seconds_per_slice': secs}
+
+def evaluate_detector(
+    detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
+    test, # `SliceDataset` (or subset) the metrics are reported on
+    val=None, # slices of other subjects to choose the Dice threshold on (None: no thresholded Dice)
+    batch_size:int=16, device:str|torch.device='cpu',
+    median:int|None=None, # median-filter size applied before scoring
+    progress:bool=True,
+) -> dict: # `evaluate_maps`'s metrics, plus 'seconds_per_slice' and the test maps under 'maps'
+    "Score a detector on `test`, with Dice at the threshold that is best on `val`."
+    from diffad.metrics import evaluate_maps, validation_threshold
+    thr = None
+    if val is not None:
+        v = detect_dataset(detect, val, batch_size, device, progress)
+        thr = validation_threshold(v['maps'], v['masks'], v['brains'], median)
+    r = detect_dataset(detect, test, batch_size, device, progress)
+    e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], thr, r['labels'], median)
+    return dict(e, seconds_per_slice=r['seconds_per_slice'], maps=r)
 
 # %% ../nbs/07_wolleb.ipynb #1808376a
 SMALL_UNET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # 1.2 M parameters
@@ -122,22 +154,43 @@ def train_run(
     model:dict|None=None, # network hyperparameters (default SMALL_UNET / SMALL_CLASSIFIER)
     schedule:str='linear', T:int=1000,
     batch_size:int=16, lr:float=2e-4, ema_decay:float=0.999, device=None, progress:bool=True, seed:int=0,
+    noised:bool=True, # classifier: train on x_t (a guide for diffusion) or on clean slices at t = 0
+    lam:float=0., attribution:str='gradient', form:str='square', # classifier: the attribution constraint (08)
+    init:str|Path|None=None, # classifier: start from this run checkpoint's EMA weights (fine-tuning)
 ):
-    "Train (or resume) a diffusion model or a noisy classifier on `ds`; returns the `Trainer`."
-    from diffad.training import Trainer, load_checkpoint
+    "Train (or resume) a diffusion model or a (noisy, optionally attribution-constrained) classifier on `ds`; returns the `Trainer`."
+    from diffad.training import Trainer, load_checkpoint, load_model_state
     from diffad.schedules import eps_loss
     cfg = run_config(kind, ds, model or (SMALL_UNET if kind == 'diffusion' else SMALL_CLASSIFIER), schedule, T)
+    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form, init))
+    elif not noised or lam or init: raise ValueError("noised, lam and init apply to classifiers only")
     sched = make_schedule(schedule, T)
     loss = (lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])) if kind == 'diffusion' else \
-           (lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label']))
+           (lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised, lam, attribution, form))
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
-    tr = Trainer(build_model(cfg), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200,
-                 device=device, seed=seed, config=cfg)
+    net = build_model(cfg)
+    tr = Trainer(net, loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, device=device, seed=seed, config=cfg)
     if Path(ckpt).exists():
         old = load_checkpoint(ckpt).get('config')
         if old != cfg: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {cfg})")
         tr.resume(ckpt)
+    elif init is not None:
+        src, _, icfg = load_run_model(init, 'classifier')
+        if (icfg['model'], icfg['in_ch']) != (cfg['model'], cfg['in_ch']): raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
+        load_model_state(tr.model, src.state_dict(), init); tr.ema.model.load_state_dict(tr.model.state_dict())
     return tr.fit(steps=steps, minutes=minutes, progress=progress)
+
+def _classifier_training(noised, lam, attribution, form, init) -> dict:
+    "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."
+    from diffad.attribution import ATTRIBUTIONS
+    from diffad.training import load_checkpoint
+    if lam < 0: raise ValueError(f"lam (the constraint's weight λ) must be >= 0, got {lam}")
+    if attribution not in ATTRIBUTIONS + ('mix',): raise ValueError(f"attribution must be one of {ATTRIBUTIONS + ('mix',)}, got {attribution!r}")
+    if form not in ('square', 'bce'): raise ValueError(f"form must be 'square' or 'bce', got {form!r}")
+    out = {}
+    if not noised or lam: out['training'] = dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form) if lam else {}))
+    if init is not None: out['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
+    return out
 
 # %% ../nbs/07_wolleb.ipynb #2d838083
 def load_run_model(

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Train the small phantom models that diffad ships (diffad/assets/phantom_*.pt).
 
-    python scripts/train_phantom.py [--minutes-diffusion 60] [--minutes-classifier 10] [--subjects 40]
+    python scripts/train_phantom.py [--minutes-diffusion 60] [--minutes-classifier 10] [--minutes-constrained 12]
 
 A phantom cohort of tumour subjects and one of MS subjects (64x64x48 volumes, 4 contrasts) are cut
 into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the notebooks use). One
 diffusion model is trained on the training slices of both cohorts (healthy and diseased slices, as
-Wolleb et al. do), and one noisy classifier per pathology (healthy vs diseased slices). Checkpoints
+Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices), and one
+attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned from the
+plain one with the gradient constraint (BCE form, lambda 1000). A stage with 0 minutes is skipped. Checkpoints
 are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
 with their configuration to the assets folder, which the notebooks and `diffad demo` load.
 """
@@ -28,6 +30,8 @@ if __name__ == '__main__':
     p.add_argument('--subjects', type=int, default=PHANTOM_SUBJECTS, help='subjects per pathology')
     p.add_argument('--minutes-diffusion', type=float, default=60)
     p.add_argument('--minutes-classifier', type=float, default=10, help='per classifier')
+    p.add_argument('--minutes-constrained', type=float, default=12, help='per constrained classifier')
+    p.add_argument('--lam', type=float, default=1000., help='weight of the attribution constraint')
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
     p.add_argument('--assets', default='diffad/assets')
@@ -38,9 +42,16 @@ if __name__ == '__main__':
     path, split = phantom_experiment(Path(a.cache), a.subjects)
     train = lambda *kinds: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]])
     t0 = time.time()
-    train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', minutes=a.minutes_diffusion, steps=10**6, lr=5e-4)
-    export(runs / 'diffusion.pt', assets / 'phantom_diffusion.pt')
+    if a.minutes_diffusion > 0:
+        train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', minutes=a.minutes_diffusion, steps=10**6, lr=5e-4)
+        export(runs / 'diffusion.pt', assets / 'phantom_diffusion.pt')
     for k in ('tumour', 'ms'):
-        train_run('classifier', train(k), runs / f'classifier_{k}.pt', minutes=a.minutes_classifier, steps=10**6, lr=5e-4)
-        export(runs / f'classifier_{k}.pt', assets / f'phantom_classifier_{k}.pt')
+        if a.minutes_classifier > 0:
+            train_run('classifier', train(k), runs / f'classifier_{k}.pt', minutes=a.minutes_classifier, steps=10**6, lr=5e-4)
+            export(runs / f'classifier_{k}.pt', assets / f'phantom_classifier_{k}.pt')
+    for k in ('tumour', 'ms'):
+        if a.minutes_constrained > 0:
+            train_run('classifier', train(k), runs / f'classifier_{k}_constrained.pt', minutes=a.minutes_constrained, steps=10**6,
+                      lr=2e-4, lam=a.lam, attribution='gradient', form='bce', init=runs / f'classifier_{k}.pt')
+            export(runs / f'classifier_{k}_constrained.pt', assets / f'phantom_classifier_{k}_constrained.pt')
     print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}')

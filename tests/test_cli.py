@@ -17,21 +17,46 @@ def test_unknown_command_is_a_usage_error():
     r = run('frobnicate')
     assert r.returncode == 2 and 'invalid choice' in r.stderr
 
-def test_demo_end_to_end(tmp_path):
+def test_demo_small(tmp_path):
+    "The demo as a user runs it, with fewer subjects and steps (the full one is timed in bench/bench_demo.py)."
+    import json
     out = tmp_path / 'demo'
-    r = run('demo', '--out', str(out), '--minutes', '0.5', '--steps', '40', '--size', '16', env={'DIFFAD_DEVICE': 'cpu', **__import__('os').environ})
-    assert r.returncode == 0, r.stderr
-    assert '| images |' in r.stdout and 'untrained UNet' in r.stdout
-    assert sorted(p.name for p in out.iterdir()) == ['model.pt', 'results.md', 'samples.png']
-    ck = torch.load(out / 'model.pt', weights_only=True)
-    assert ck['step'] == 40 and set(ck['config']) >= {'in_ch', 'widths'}
-    from diffad.unet import UNet
-    UNet(**ck['config']).load_state_dict(ck['model'])  # the checkpoint rebuilds the model
+    r = run('demo', '--out', str(out), '--subjects', '2', '--steps', '2', env={'DIFFAD_DEVICE': 'cpu', **__import__('os').environ})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '| cohort | method |' in r.stdout and '| ms | combined |' in r.stdout
+    res = json.loads((out / 'results.json').read_text())
+    assert len(res['rows']) == 14 and res['versions']['diffad'] == diffad.__version__
+    assert (out / 'figure_tumour.png').exists() and (out / 'figure_ms.png').exists()
 
-def test_demo_rejects_bad_size(tmp_path):
-    r = run('demo', '--out', str(tmp_path / 'x'), '--size', '30', '--steps', '2')
-    assert r.returncode == 2 and "not divisible by 4" in r.stderr and "Traceback" not in r.stderr
+def test_demo_rejects_bad_arguments(tmp_path):
+    r = run('demo', '--out', str(tmp_path / 'x'), '--subjects', '1')
+    assert r.returncode == 2 and "--subjects must be at least 2" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists()  # nothing written
+
+def test_benchmark_on_a_synth_cohort(tmp_path):
+    "synth -> benchmark (train within a budget, choose s, every method, results, maps); a second run resumes."
+    import json, nibabel as nib
+    cohort, out = tmp_path / 'cohort', tmp_path / 'results'
+    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '10', '--shape', '32', '32', '24', '--layout', 'brats2023')
+    args = ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.1', '--image-size', '32', '--steps', '2', '--level', '200', '--batch', '8')
+    r = run(*map(str, args))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '| cohort | method |' in r.stdout and '| cohort | combined |' in r.stdout
+    res = json.loads((out / 'results.json').read_text())
+    methods = [row['method'] for row in res['rows']]
+    assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial diffusion',
+            'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)'} <= set(methods) and len(methods) == 12
+    assert set(res['settings']['scales']) == {'wolleb', 'combined', 'masked', 'fused'}
+    assert (out / 'results.md').exists() and (out / 'figure.png').exists()
+    split = json.loads((out / 'run' / 'split.json').read_text())
+    for sid in split['test']:
+        m, ref = nib.load(out / 'maps' / 'cohort' / 'combined' / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}-t2f.nii.gz')
+        assert m.shape == ref.shape and (m.affine == ref.affine).all()
+    stamp = (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns
+    r2 = run(*map(str, args))   # everything is recorded: nothing is trained or computed again
+    assert r2.returncode == 0 and (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns == stamp
+    again = json.loads((out / 'results.json').read_text())['rows']
+    assert [(x['method'], x['dice_star'], x['auroc']) for x in again] == [(x['method'], x['dice_star'], x['auroc']) for x in res['rows']]
 
 def test_synth_writes_a_readable_brats_cohort(tmp_path):
     out = tmp_path / 'cohort'
@@ -70,6 +95,30 @@ def test_wolleb_round_trip_from_the_command_line(tmp_path):
     assert '| method |' in r.stdout and 'wolleb' in r.stdout
     res = json.loads((tmp_path / 'metrics.json').read_text())
     assert 0 <= res['auroc'] <= 1 and res['method'] == 'wolleb'
+
+def test_combined_and_attribution_from_the_command_line(tmp_path):
+    "synth -> train-diffusion -> train-classifier --lambda (constrained) -> detect combined / attribution (EG) -> evaluate."
+    import json, nibabel as nib
+    cohort, rdir = tmp_path / 'cohort', tmp_path / 'run'
+    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
+    assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4')
+    assert run_ok('train-classifier', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4',
+                  '--lambda', '100', '--constraint', 'mix', '--form', 'square')
+    ck = torch.load(rdir / 'classifier_constrained.pt', weights_only=True)
+    assert ck['config']['training'] == dict(noised=True, lam=100., attribution='mix', form='square') and ck['step'] == 2
+    assert not (rdir / 'classifier.pt').exists()
+    for method, extra in (('combined', ()), ('attribution', ('--attribution', 'expected-gradients'))):
+        maps = tmp_path / method
+        assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', maps, '--method', method, '--level', '200', '--scale', '30', '--steps', '2', *extra)
+        info = json.loads((maps / 'detect.json').read_text())
+        assert info['method'] == method and info['classifier'] == 'classifier_constrained'
+        for sid in info['subjects']:
+            m, ref = nib.load(maps / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}_t1.nii.gz')
+            assert m.shape == ref.shape and (m.affine == ref.affine).all() and (m.get_fdata() >= 0).all()
+        r = run('evaluate', '--data', str(cohort), '--maps', str(maps))
+        assert r.returncode == 0 and method in r.stdout, r.stderr
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'w'), '--method', 'wolleb')
+    assert r.returncode == 2 and 'no classifier (classifier.pt)' in r.stderr and not (tmp_path / 'w').exists()
 
 def test_detect_errors(tmp_path):
     cohort = tmp_path / 'cohort'
