@@ -1,10 +1,11 @@
 """Setup for diffad: every setting comes from settings.ini (nbdev 2)."""
 from configparser import ConfigParser
+from pathlib import Path
 import setuptools
 
-assert setuptools.__version__ >= '36.2'
+here = Path(__file__).resolve().parent
 cfg = ConfigParser(delimiters=['='])
-cfg.read('settings.ini', encoding='utf-8')
+if not cfg.read(here / 'settings.ini', encoding='utf-8'): raise FileNotFoundError(f'settings.ini not found next to {__file__}')
 cfg = cfg['DEFAULT']
 
 expected = 'version description keywords author author_email'.split()
@@ -26,13 +27,16 @@ setuptools.setup(
                  ] + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['diffad', 'diffad.*']),
-    include_package_data=True,
-    package_data={'diffad': ['assets/*']},
+    # The shipped checkpoints, listed here. include_package_data (on by default with a [project]
+    # table in pyproject.toml) would take diffad/assets, which has no __init__.py, for a namespace
+    # package and warn.
+    include_package_data=False,
+    package_data={'diffad': ['assets/*.pt']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
-    long_description=open('README.md', encoding='utf-8').read(),
+    long_description=(here / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     zip_safe=False,
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),

@@ -14,47 +14,12 @@ import diffad
 from .core import markdown_table, show_images
 from .data import SliceDataset, SliceSettings, slices_to_volume, save_nifti
 from .metrics import metrics_row
-from .wolleb import wolleb_detect, partial_diffusion_detect, evaluate_detector
-from .attribution import attribution_detect
-from .combined import masked_detect, fused_detect
+from .wolleb import evaluate_detector, most_lesion
+from .combined import method_table
 
 # %% auto #0
-__all__ = ['GUIDED', 'DEFAULT_SCALES', 'method_table', 'slice_settings', 'slug', 'write_subject_maps', 'preview_slices',
-           'run_benchmark', 'results_table', 'versions', 'write_results', 'benchmark_figure']
-
-# %% ../nbs/11_benchmark.ipynb #0fea6e4e
-GUIDED = ('wolleb', 'combined', 'masked', 'fused')
-DEFAULT_SCALES = dict(wolleb=10., combined=30., masked=30., fused=30.)  # the phantom's validation choice (09_combined)
-
-def method_table(
-    model=None, # ε-model (None: no diffusion-based method)
-    plain=None, # Wolleb's noisy classifier (None: skip the methods that need it)
-    constrained=None, # the attribution-constrained noisy classifier (None: skip the methods that need it)
-    sched=None, # the diffusion model's schedule
-    level:int=500, steps:int=25, # L and DDIM steps of each half
-    scales:dict|None=None, # guidance scale per guided method (default `DEFAULT_SCALES`)
-    attributions:tuple=('gradient',), # attribution maps to include ('gradient', 'integrated_gradients', 'expected_gradients')
-    references:torch.Tensor|None=None, # (N,C,H,W) background slices for expected gradients
-    seed:int=0,
-) -> dict: # name -> (detector x -> {'map', ...}, settings dict)
-    "The standard detectors for the networks given, with their settings."
-    sc, out = {**DEFAULT_SCALES, **(scales or {})}, {}
-    def gen(): return torch.Generator().manual_seed(seed)
-    for cname, clf in (('plain', plain), ('constrained', constrained)):
-        if clf is None: continue
-        for a in attributions:
-            out[f'attribution {a} ({cname})'] = (lambda x, clf=clf, a=a, g=gen(): attribution_detect(clf, x, a, references=references, generator=g),
-                                                 dict(classifier=cname, attribution=a))
-    if model is None: return out
-    d = dict(level=level, steps=steps)
-    if plain is not None: out['wolleb'] = (lambda x: wolleb_detect(model, plain, sched, x, level, sc['wolleb'], steps), dict(d, classifier='plain', scale=sc['wolleb']))
-    if constrained is not None:
-        out['combined'] = (lambda x: wolleb_detect(model, constrained, sched, x, level, sc['combined'], steps), dict(d, classifier='constrained', scale=sc['combined']))
-        out['masked'] = (lambda x: masked_detect(model, constrained, sched, x, level, sc['masked'], steps), dict(d, classifier='constrained', scale=sc['masked']))
-        out['fused'] = (lambda x: fused_detect(model, constrained, sched, x, level, sc['fused'], steps), dict(d, classifier='constrained', scale=sc['fused']))
-    out['reconstruction'] = (lambda x: wolleb_detect(model, None, sched, x, level, 0., steps), dict(d, scale=0.))
-    out['partial diffusion'] = (lambda x, g=gen(): partial_diffusion_detect(model, sched, x, level, steps, generator=g), d)
-    return out
+__all__ = ['slice_settings', 'slug', 'write_subject_maps', 'run_benchmark', 'results_table', 'versions', 'write_results',
+           'benchmark_figure']
 
 # %% ../nbs/11_benchmark.ipynb #e4cb6600
 def slice_settings(cfg:dict) -> SliceSettings:
@@ -84,11 +49,6 @@ def write_subject_maps(
     return written
 
 # %% ../nbs/11_benchmark.ipynb #d0afab7c
-def preview_slices(ds, n:int=2) -> list[int]:
-    "Indices of the `n` slices of `ds` with the most lesion (the slices of the benchmark figure)."
-    area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
-    return [int(i) for i in np.argsort(-area, kind='stable')[:n]]
-
 def run_benchmark(
     methods:dict, # name -> (detector, settings), e.g. from `method_table`
     cache:str|Path, # slice cache of the cohort
@@ -102,7 +62,7 @@ def run_benchmark(
     "Evaluate every method on the test subjects (Dice threshold from the validation subjects); resumable."
     out, cache = Path(out), Path(cache)
     test, val = SliceDataset(cache, subjects=split['test']), SliceDataset(cache, subjects=split['val'])
-    prev, rows = preview_slices(test), []
+    prev, rows = most_lesion(test), []
     for name, (detect, settings) in (progress_bar(list(methods.items())) if progress else methods.items()):
         f = out / 'methods' / f'{slug(cohort)}_{slug(name)}.json'
         if f.exists(): rows.append(json.loads(f.read_text())); continue  # done in an earlier run
@@ -146,7 +106,7 @@ def benchmark_figure(
     out, test = Path(out), SliceDataset(cache, subjects=test_ids)
     maps = {m: np.load(out / 'methods' / f'{slug(cohort)}_{slug(m)}_preview.npy').astype(np.float32) for m in methods}
     ims, titles, masks = [], [], []
-    for j, i in enumerate(preview_slices(test)):
+    for j, i in enumerate(most_lesion(test)):
         item = test[i]
         ims += [item['image'][channel].numpy()] + [maps[m][j, 0] for m in methods]
         titles += [f'{cohort} input'] + list(methods); masks += [item['mask'][0].numpy()] * (len(methods) + 1)

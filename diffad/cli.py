@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #bfec2e48
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,13 +17,14 @@ from .data import (write_cohort, load_subject, find_subjects, read_volume, save_
 from .metrics import evaluate_maps
 from .wolleb import train_run, load_run_model, wolleb_detect, partial_diffusion_detect, detect_dataset, shipped_model
 from .attribution import attribution_detect
-from .combined import masked_detect, fused_detect, select_on_validation
-from .benchmark import method_table, run_benchmark, write_results, results_table, benchmark_figure, slice_settings
+from .combined import masked_detect, fused_detect, select_on_validation, method_table, PHANTOM_SCALES
+from .benchmark import _atomic_json, run_benchmark, write_results, results_table, benchmark_figure, slice_settings
 
 # %% auto #0
-__all__ = ['METHODS', 'ATTRIBUTION_NAMES', 'DEFAULT_CLASSIFIER', 'DEMO_METHODS', 'synth', 'prepare_run', 'classifier_name',
-           'train_command', 'make_detector', 'load_run', 'detect_command', 'save_preview', 'evaluate_command',
-           'benchmark_command', 'demo', 'parser', 'main']
+__all__ = ['FORMATS', 'METHODS', 'ATTRIBUTION_NAMES', 'DEFAULT_CLASSIFIER', 'DEMO_METHODS', 'synth', 'cohort_layout',
+           'parse_patterns', 'prepare_run', 'classifier_name', 'train_command', 'make_detector', 'load_run',
+           'detect_command', 'save_preview', 'evaluate_command', 'benchmark_command', 'demo', 'add_format', 'parser',
+           'main']
 
 # %% ../nbs/12_cli.ipynb #a073975f
 def synth(
@@ -40,16 +41,36 @@ def synth(
     return write_cohort(make_cohort(subjects, kind, seed, tuple(shape)), out, layout, n=subjects)
 
 # %% ../nbs/12_cli.ipynb #2cb0db1f
+FORMATS = ('auto', 'brats', 'brats2020', 'brats2023', 'folder')
+
+def cohort_layout(
+    fmt:str='auto', # 'auto', 'brats' (either BraTS naming), 'brats2020', 'brats2023' or 'folder'
+    patterns:dict|None=None, # {modality or 'seg' or 'brain': glob}: the generic 'folder' layout
+) -> str: # a layout for `diffad.data`: 'auto', 'brats2020', 'brats2023' or 'folder'
+    "The data layout a `--format` and `--pattern`s ask for."
+    if fmt not in FORMATS: raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == 'folder' and not patterns: raise ValueError("--format folder needs --pattern NAME=GLOB for each file, e.g. --pattern flair='*FLAIR*.nii.gz' --pattern seg='*mask*.nii.gz'")
+    if patterns and fmt not in ('auto', 'folder'): raise ValueError(f"--pattern applies to --format folder only (not {fmt})")
+    return 'folder' if patterns else {'brats': 'auto'}.get(fmt, fmt)
+
+def parse_patterns(items:list[str]|None) -> dict|None:
+    "`NAME=GLOB` strings (the `--pattern` options) as a dict; None for none."
+    if not items: return None
+    bad = [s for s in items if '=' not in s or not s.split('=', 1)[0] or not s.split('=', 1)[1]]
+    if bad: raise ValueError(f"--pattern takes NAME=GLOB (e.g. flair='*FLAIR*.nii.gz'), got {bad[0]!r}")
+    return dict(s.split('=', 1) for s in items)
+
 def prepare_run(
     data:str|Path, # cohort folder (BraTS 2020/2023 layout, or generic with `patterns`)
     run:str|Path, # run folder
-    layout:str='auto', # 'auto', 'brats2020', 'brats2023' or 'folder'
+    layout:str='auto', # 'auto', 'brats', 'brats2020', 'brats2023' or 'folder' (see `cohort_layout`)
     size:int=64, # slice size
     seed:int=0, # split seed
+    patterns:dict|None=None, # the 'folder' layout's {modality or 'seg' or 'brain': glob}
 ) -> tuple[Path, dict]: # the slice cache and the split {'train','val','test': [ids]}
     "Cache the cohort's slices in the run folder and split its subjects by a fixed seed (recorded in split.json)."
     run = Path(run); run.mkdir(parents=True, exist_ok=True)
-    cache = cache_nifti_cohort(data, run / 'cache', SliceSettings(size=size), layout)
+    cache = cache_nifti_cohort(data, run / 'cache', SliceSettings(size=size), cohort_layout(layout, patterns), patterns)
     ids = [r['id'] for r in json.loads((cache / 'meta.json').read_text())['subjects']]
     split = dict(zip(('train', 'val', 'test'), split_subjects(ids, seed=seed)))  # deterministic in (ids, seed)
     f = run / 'split.json'  # the record of the training cohort's split, written once
@@ -72,13 +93,14 @@ def train_command(
     form:str='bce', # classifier: the constraint's penalty, 'bce' or 'square'
     clean:bool=False, # classifier: train on clean slices at t = 0 (attribution maps only, cannot guide)
     init:str|Path|None=None, # classifier: start from this classifier checkpoint (fine-tuning)
+    patterns:dict|None=None, # the 'folder' layout's file patterns (see `prepare_run`)
 ):
     "Train (or resume) the run's diffusion model or (constrained) classifier on the training subjects."
     if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
     if kind == 'diffusion' and (lam or clean or init): raise ValueError("--lambda, --clean and --init apply to train-classifier only")
     if lam == 0 and constraint != 'gradient': raise ValueError(f"--constraint {constraint} needs --lambda > 0")
     if init is not None and not Path(init).exists(): raise FileNotFoundError(f"--init {init}: no such checkpoint")
-    cache, split = prepare_run(data, run, layout, size)
+    cache, split = prepare_run(data, run, layout, size, patterns=patterns)
     ds = SliceDataset(cache, subjects=split['train'])
     name = 'diffusion' if kind == 'diffusion' else classifier_name(clean, lam)
     extra = {} if kind == 'diffusion' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init)
@@ -145,12 +167,13 @@ def detect_command(
     classifier:str|None=None, # classifier file stem in the run (default: the method's)
     attribution:str='gradient', # see `make_detector`
     seed:int=0,
+    patterns:dict|None=None, # the 'folder' layout's file patterns (see `prepare_run`)
 ) -> list[Path]: # the NIfTI maps written
     "Write one NIfTI anomaly map per subject (in its own space), PNG previews and detect.json."
     dev = default_device(device)
     if method not in METHODS: raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
     model, sched, clf, cfg = load_run(run, method, scale, classifier, dev)
-    cache, sp = prepare_run(data, run, layout, cfg['slices']['size'])
+    cache, sp = prepare_run(data, run, layout, cfg['slices']['size'], patterns=patterns)
     refs = None
     if attribution == 'expected-gradients':  # a background set: 64 training slices
         tr = SliceDataset(cache, subjects=sp['train'])
@@ -159,15 +182,20 @@ def detect_command(
     ids = sum(sp.values(), []) if split == 'all' else sp[split]
     meta = {r['id']: r for r in json.loads((cache / 'meta.json').read_text())['subjects']}
     out, written, secs, zs = Path(out), [], [], {}
+    part = out.with_name(out.name + '.partial')  # renamed to `out` when every map is written: nothing partial is left
+    if part.exists(): shutil.rmtree(part)
     for sid in progress_bar(sorted(ids)):
         r = detect_dataset(detector, SliceDataset(cache, subjects=[sid]), batch, dev, progress=False)
         vol = slices_to_volume(r['maps'][:, 0], r['z'], tuple(meta[sid]['shape']), cfg['slices'].get('square'))
-        written.append(save_nifti(vol, np.asarray(meta[sid]['affine']), out / sid / f'{sid}_anomaly.nii.gz'))
-        save_preview(r, out / sid / f'{sid}_preview.png'); secs.append(r['seconds_per_slice']); zs[sid] = r['z']
+        written.append(out / save_nifti(vol, np.asarray(meta[sid]['affine']), part / sid / f'{sid}_anomaly.nii.gz').relative_to(part))
+        save_preview(r, part / sid / f'{sid}_preview.png'); secs.append(r['seconds_per_slice']); zs[sid] = r['z']
     info = dict(method=method, level=level, scale=scale, steps=steps, split=split, subjects=sorted(ids), z=zs,
                 classifier=None if clf is None else (classifier or DEFAULT_CLASSIFIER[method]), attribution=attribution,
-                seconds_per_slice=float(np.mean(secs)) if secs else None, version=diffad.__version__)
-    (out / 'detect.json').write_text(json.dumps(info, indent=1))
+                seconds_per_slice=float(np.mean(secs)) if secs else None, version=diffad.__version__,
+                format=layout, patterns=patterns)
+    part.mkdir(parents=True, exist_ok=True); (part / 'detect.json').write_text(json.dumps(info, indent=1))
+    if out.exists(): shutil.rmtree(out)
+    part.rename(out)
     return written
 
 def save_preview(r:dict, path:Path):
@@ -180,17 +208,20 @@ def save_preview(r:dict, path:Path):
 # %% ../nbs/12_cli.ipynb #8622cbf8
 def evaluate_command(
     data:str|Path, maps:str|Path, out:str|Path|None=None, # cohort, maps folder (from `detect`), metrics.json
-    layout:str='auto', threshold:float|None=None, # an optional fixed threshold for Dice
+    layout:str|None=None, threshold:float|None=None, # the cohort's format (default: as detected); a fixed threshold for Dice
+    patterns:dict|None=None, # the 'folder' layout's file patterns (default: as detected)
 ) -> dict:
     "Score the NIfTI maps of `maps` against the cohort's masks; write and return the metrics."
     maps = Path(maps)
     if not (maps / 'detect.json').exists(): raise FileNotFoundError(f"{maps}: no detect.json: is this a folder written by `diffad detect`?")
     info = json.loads((maps / 'detect.json').read_text())
-    folders = {f.name: f for f in find_subjects(data, layout)}
+    if layout is None and patterns is None: layout, patterns = info.get('format', 'auto'), info.get('patterns')
+    layout = cohort_layout(layout or 'auto', patterns)
+    folders = {f.name: f for f in find_subjects(data, layout, patterns)}
     per, stack = {}, {k: [] for k in ('maps', 'masks', 'brains', 'ids')}
     for sid in progress_bar(info['subjects']):
         if sid not in folders: raise FileNotFoundError(f"{data}: subject {sid} of {maps} is not in the cohort")
-        s = load_subject(folders[sid], layout)
+        s = load_subject(folders[sid], layout, patterns)
         m, _ = read_volume(maps / sid / f'{sid}_anomaly.nii.gz')
         if m.shape != s.shape: raise ValueError(f"{maps / sid}: map shape {m.shape} differs from the subject's {s.shape}")
         z = info['z'][sid]
@@ -198,7 +229,7 @@ def evaluate_command(
         stack['maps'].append(t(m)); stack['masks'].append(t(s.seg > 0)); stack['brains'].append(t(s.brain)); stack['ids'] += [sid] * len(z)
     res = evaluate_maps(torch.cat(stack['maps']), torch.cat(stack['masks']), torch.cat(stack['brains']), stack['ids'], threshold)
     res = dict(res, method=info['method'], level=info['level'], scale=info['scale'], steps=info['steps'], seconds_per_slice=info['seconds_per_slice'])
-    if out is not None: Path(out).parent.mkdir(parents=True, exist_ok=True); Path(out).write_text(json.dumps(res, indent=1))
+    if out is not None: _atomic_json(Path(out), res)
     return res
 
 # %% ../nbs/12_cli.ipynb #6877f2d5
@@ -207,7 +238,7 @@ def _train_stage(run:Path, name:str, kind:str, ds, minutes:float, device, **kw):
     done = run / f'{name}.done'
     if done.exists(): return
     tr = train_run(kind, ds, run / f'{name}.pt', minutes=minutes, steps=10**9, device=device, progress=True, **kw)
-    done.write_text(json.dumps(dict(step=tr.step, minutes=minutes)))
+    _atomic_json(done, dict(step=tr.step, minutes=minutes))
 
 def benchmark_command(
     data:str|Path, # cohort folder
@@ -216,12 +247,13 @@ def benchmark_command(
     image_size:int=64, level:int=500, steps:int=25, # slice size; L and DDIM steps of each half
     scales:tuple=(3., 10., 30., 100.), # guidance scales tried on the validation subjects
     batch:int=16, device:str|None=None,
+    patterns:dict|None=None, # the 'folder' layout's file patterns (see `prepare_run`)
 ) -> list[dict]: # the result rows
     "Train, choose s on validation, run and evaluate every method on a cohort; write results.json, results.md, figure.png, maps."
     if minutes <= 0: raise ValueError(f"--minutes must be positive, got {minutes}")
     out, dev = Path(out), default_device(device)
     run = out / 'run'
-    cache, split = prepare_run(data, run, layout, image_size)
+    cache, split = prepare_run(data, run, layout, image_size, patterns=patterns)
     train = SliceDataset(cache, subjects=split['train'])
     _train_stage(run, 'diffusion', 'diffusion', train, .6 * minutes, dev, lr=5e-4)
     _train_stage(run, 'classifier', 'classifier', train, .2 * minutes, dev, lr=5e-4)
@@ -231,22 +263,24 @@ def benchmark_command(
     f = out / 'scales.json'
     if not f.exists():
         val = SliceDataset(cache, subjects=split['val'])
-        ch = {m: select_on_validation(lambda s, c=c: (lambda x: wolleb_detect(model, c, sched, x, level, s, 10)), val, list(scales), batch, dev)[0]
-              for m, c in (('wolleb', plain), ('combined', constrained))}
-        f.write_text(json.dumps(dict(ch, masked=ch['combined'], fused=ch['combined'])))
+        makers = dict(wolleb=lambda s: (lambda x: wolleb_detect(model, plain, sched, x, level, s, 10)),
+                      combined=lambda s: (lambda x: wolleb_detect(model, constrained, sched, x, level, s, 10)),
+                      masked=lambda s: (lambda x: masked_detect(model, constrained, sched, x, level, s, 10)))
+        ch = {m: select_on_validation(make, val, list(scales), batch, dev)[0] for m, make in makers.items()}
+        _atomic_json(f, dict(ch, fused=ch['combined']))  # fused reuses combined's decode
     chosen = json.loads(f.read_text())
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:64]]).to(dev)
     methods = method_table(model, plain, constrained, sched, level, steps, chosen,
                            ('gradient', 'integrated_gradients', 'expected_gradients'), refs)
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev)
-    write_results(rows, out, dict(data=str(data), minutes=minutes, image_size=image_size, level=level, steps=steps, scales=chosen,
+    write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, steps=steps, scales=chosen,
                                   split={k: len(v) for k, v in split.items()}))
     benchmark_figure(out, name, cache, split['test'], ['wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial diffusion']).savefig(out / 'figure.png')
     return rows
 
 # %% ../nbs/12_cli.ipynb #05e2942d
-DEMO_METHODS = ('attribution gradient (plain)', 'attribution gradient (constrained)', 'wolleb', 'combined', 'fused',
+DEMO_METHODS = ('attribution gradient (plain)', 'attribution gradient (constrained)', 'wolleb', 'combined', 'masked', 'fused',
                 'reconstruction', 'partial diffusion')
 
 def demo(
@@ -267,7 +301,7 @@ def demo(
         cache = cache_nifti_cohort(data, out / 'cache', slice_settings(cfg), 'brats2020', progress=False)
         ids = sorted(r['id'] for r in json.loads((cache / 'meta.json').read_text())['subjects'])
         plain, constrained = (load_run_model(shipped_model(f'classifier_{kind}{c}'), 'classifier', dev)[0] for c in ('', '_constrained'))
-        table = method_table(model, plain, constrained, sched, 500, steps)
+        table = method_table(model, plain, constrained, sched, 500, steps, PHANTOM_SCALES[kind])
         unknown = set(methods) - set(table)
         if unknown: raise ValueError(f"unknown demo methods {sorted(unknown)}; choose from {list(table)}")
         rows += run_benchmark({m: table[m] for m in methods}, cache, dict(val=ids[:1], test=ids[1:]), out, kind, device=dev)
@@ -276,6 +310,14 @@ def demo(
     return rows
 
 # %% ../nbs/12_cli.ipynb #238aa2dc
+def add_format(p:argparse.ArgumentParser, default:str|None='auto'):
+    "The options that say how a cohort folder is laid out: --format and --pattern."
+    p.add_argument('--format', default=default, choices=FORMATS,
+                   help="cohort layout: BraTS 2020/2023 file names, or 'folder' with --pattern (default: " + ('as detected' if default is None else 'auto') + ')')
+    p.add_argument('--pattern', action='append', metavar='NAME=GLOB',
+                   help="--format folder: the file of each contrast and of the lesion mask (seg) and optional brain mask (brain) "
+                        "in a subject's folder, e.g. --pattern flair='*FLAIR*.nii.gz' --pattern seg='*mask*.nii.gz' (repeat)")
+
 def parser() -> argparse.ArgumentParser:
     "The `diffad` argument parser."
     p = argparse.ArgumentParser(prog='diffad', description='Weakly supervised anomaly detection in brain MRI with diffusion models.')
@@ -290,7 +332,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser('benchmark', help='train within a budget, run and evaluate every method on a NIfTI cohort')
     b.add_argument('--data', required=True, help='cohort folder (BraTS 2020/2023 layout)')
     b.add_argument('--out', required=True, help='results folder (resumable)')
-    b.add_argument('--format', default='auto', choices=('auto', 'brats2020', 'brats2023'), help='cohort layout')
+    add_format(b)
     b.add_argument('--minutes', type=float, default=30., help='training budget for all networks (default: 30)')
     b.add_argument('--image-size', type=int, default=64)
     b.add_argument('--level', type=int, default=500, help='noise level L (default: 500)')
@@ -307,7 +349,7 @@ def parser() -> argparse.ArgumentParser:
         t = sub.add_parser(f'train-{kind}', help=f'train (or resume) the run\'s {kind} model on a NIfTI cohort')
         t.add_argument('--data', required=True, help='cohort folder (BraTS 2020/2023 layout)')
         t.add_argument('--out', required=True, help='run folder')
-        t.add_argument('--format', default='auto', choices=('auto', 'brats2020', 'brats2023'), help='cohort layout')
+        add_format(t)
         t.add_argument('--image-size', type=int, default=64)
         t.add_argument('--minutes', type=float, default=None, help='time budget')
         t.add_argument('--steps', type=int, default=None, help='total optimizer steps')
@@ -330,12 +372,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--scale', type=float, default=100., help='guidance scale s (default: 100)')
     d.add_argument('--steps', type=int, default=25, help='DDIM steps of each half (default: 25)')
     d.add_argument('--split', default='test', choices=('train', 'val', 'test', 'all'))
-    d.add_argument('--format', default='auto', choices=('auto', 'brats2020', 'brats2023'))
+    add_format(d)
     d.add_argument('--batch', type=int, default=16); d.add_argument('--device', default=None)
     e = sub.add_parser('evaluate', help='score NIfTI anomaly maps against the cohort\'s masks')
     e.add_argument('--data', required=True); e.add_argument('--maps', required=True)
     e.add_argument('--out', default=None, help='metrics.json to write')
-    e.add_argument('--format', default='auto', choices=('auto', 'brats2020', 'brats2023'))
+    add_format(e, default=None)
     e.add_argument('--threshold', type=float, default=None)
     return p
 
@@ -348,7 +390,7 @@ def main(argv:list[str]|None=None) -> int:
             print(results_table(rows)); print(f'\nwrote {Path(args.out) / "results.json"}, results.md, figures and NIfTI maps')
         if args.command == 'benchmark':
             rows = benchmark_command(args.data, args.out, args.format, args.minutes, args.image_size, args.level, args.steps,
-                                     batch=args.batch, device=args.device)
+                                     batch=args.batch, device=args.device, patterns=parse_patterns(args.pattern))
             print(results_table(rows)); print(f'\nwrote {Path(args.out) / "results.json"}, results.md, figure.png and NIfTI maps')
         if args.command == 'synth':
             folders = synth(args.out, args.kind, args.subjects, args.seed, args.layout, tuple(args.shape))
@@ -356,14 +398,15 @@ def main(argv:list[str]|None=None) -> int:
         if args.command.startswith('train-'):
             extra = dict(lam=args.lam, constraint=args.constraint, form=args.form, clean=args.clean, init=args.init) if args.command == 'train-classifier' else {}
             tr = train_command(args.command[6:], args.data, args.out, args.format, args.image_size, args.minutes,
-                               args.steps, args.batch, args.lr, args.device, **extra)
+                               args.steps, args.batch, args.lr, args.device, patterns=parse_patterns(args.pattern), **extra)
             print(f'{args.command}: {tr.step} steps, last loss {tr.losses[-1]:.4f}, checkpoint in {args.out}')
         if args.command == 'detect':
             files = detect_command(args.data, args.run, args.out, args.method, args.level, args.scale, args.steps,
-                                   args.split, args.format, args.batch, args.device, args.classifier, args.attribution, args.seed)
+                                   args.split, args.format, args.batch, args.device, args.classifier, args.attribution, args.seed,
+                                   parse_patterns(args.pattern))
             print(f'wrote {len(files)} anomaly maps to {args.out}')
         if args.command == 'evaluate':
-            res = evaluate_command(args.data, args.maps, args.out, args.format, args.threshold)
+            res = evaluate_command(args.data, args.maps, args.out, args.format, args.threshold, parse_patterns(args.pattern))
             keys = ('auroc_subject', 'auprc_subject', 'dice_star_subject', 'dice_otsu_subject')
             print(markdown_table([dict(method=res['method'], **{k.replace('_subject', ''): f'{res[k][0]:.3f} ± {res[k][1]:.3f}' for k in keys if k in res},
                                        image_auroc=res['image_auroc'])]))

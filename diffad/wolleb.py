@@ -5,8 +5,10 @@
 # %% ../nbs/07_wolleb.ipynb #ad9966ec
 from __future__ import annotations
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
@@ -15,9 +17,10 @@ from .schedules import NoiseSchedule
 from .sampling import ddim_encode, ddim_decode, ddpm_sample, classifier_guidance
 
 # %% auto #0
-__all__ = ['SMALL_UNET', 'SMALL_CLASSIFIER', 'PHANTOM_SUBJECTS', 'classifier_loss', 'anomaly_map', 'wolleb_detect',
-           'partial_diffusion_detect', 'detect_dataset', 'evaluate_detector', 'make_schedule', 'run_config',
-           'build_model', 'train_run', 'load_run_model', 'phantom_experiment', 'shipped_model']
+__all__ = ['SMALL_UNET', 'SMALL_CLASSIFIER', 'PHANTOM_SUBJECTS', 'classifier_loss', 'MeanClassifier', 'anomaly_map', 'Memo',
+           'wolleb_detect', 'partial_diffusion_detect', 'detect_dataset', 'evaluate_detector', 'make_schedule',
+           'run_config', 'build_model', 'train_run', 'load_run_model', 'phantom_experiment', 'shipped_model',
+           'most_lesion']
 
 # %% ../nbs/07_wolleb.ipynb #f4a68d4c
 def classifier_loss(
@@ -40,6 +43,12 @@ def classifier_loss(
     from diffad.attribution import constrained_loss  # the next notebook's constraint
     return constrained_loss(clf, xt, y, t, lam, attribution, form, generator=generator)
 
+# %% ../nbs/07_wolleb.ipynb #9f6abcac
+class MeanClassifier(nn.Module):
+    "A classifier with a known gradient, for tests: logits [−a·mean(x), a·mean(x)], 'diseased' means bright (ignores t)."
+    def __init__(self, a:float=20.): super().__init__(); self.a = a
+    def forward(self, x:Tensor, t:Tensor|None=None) -> Tensor: m = x.flatten(1).mean(1); return torch.stack([-self.a * m, self.a * m], 1)
+
 # %% ../nbs/07_wolleb.ipynb #1d43534f
 def anomaly_map(
     x:Tensor, # (B,C,H,W) input slices
@@ -47,6 +56,34 @@ def anomaly_map(
 ) -> Tensor: # (B,1,H,W)
     "Wolleb's anomaly map: the absolute difference summed over channels."
     return (x - x_hat).abs().sum(1, keepdim=True)
+
+# %% ../nbs/07_wolleb.ipynb #5a2a99cf
+class Memo:
+    "Remember deterministic results computed from a batch, with the seconds they took; an equal batch gets them back."
+    def __init__(self, max_mb:float=512): # memory bound; the least recently used results go first
+        self.items, self.max_bytes, self.hits = OrderedDict(), max_mb * 2**20, 0
+
+    def __call__(self,
+        key, # hashable description of the computation (everything but the batch)
+        x:Tensor, # the batch it is computed from
+        fn:Callable[[Tensor], object], # the computation, fn(x)
+    ) -> tuple: # fn(x), and the seconds it cost if it was reused (0 when computed now)
+        k = (key, tuple(x.shape), x.dtype, x.device, x.double().sum().item())
+        hit = self.items.get(k)
+        if hit is not None and torch.equal(hit[0], x):
+            self.items.move_to_end(k); self.hits += 1
+            return hit[1], hit[2]
+        t0 = time.perf_counter(); out = fn(x)
+        cost = time.perf_counter() - t0 + (out.get('seconds_reused', 0.) if isinstance(out, dict) else 0.)
+        self.items[k] = (x, out, cost)
+        while len(self.items) > 1 and sum(_nbytes(v[:2]) for v in self.items.values()) > self.max_bytes: self.items.popitem(last=False)
+        return out, 0.
+
+def _nbytes(obj) -> int:
+    "Bytes held by the tensors in a (nested) tuple, list or dict."
+    if isinstance(obj, Tensor): return obj.numel() * obj.element_size()
+    if isinstance(obj, dict): obj = list(obj.values())
+    return sum(map(_nbytes, obj)) if isinstance(obj, (tuple, list)) else 0
 
 # %% ../nbs/07_wolleb.ipynb #6330d192
 def wolleb_detect(
@@ -61,14 +98,23 @@ def wolleb_detect(
     return_x0:bool=False, # also return x̂_0 of every decoding step (S,B,C,H,W)
     progress:bool=False,
     mask:Tensor|None=None, # (B,1,H,W) in [0,1]: guide only there (see `09_combined`); None: everywhere
-) -> dict: # 'map' (B,1,H,W), 'recon' (B,C,H,W)[, 'x0s']
+    memo:Memo|None=None, # share work with other detectors of the same batch: the encoding, and the whole result (see `Memo`)
+) -> dict: # 'map' (B,1,H,W), 'recon' (B,C,H,W)[, 'x0s'], 'seconds_reused'
     "Wolleb et al.'s detector: DDIM-encode to `level`, decode guided toward `healthy`, map = Σ_c|x − x̂|."
-    xL = ddim_encode(model, sched, x, level, steps, progress=progress)
+    args = (model, clf, sched, x, level, scale, steps, healthy, return_x0, progress, mask, memo)
+    if memo is None or mask is not None or return_x0: return _wolleb(*args)
+    out, reused = memo(('wolleb_detect', id(model), id(clf), level, float(scale), steps, healthy), x, lambda x: _wolleb(*args))
+    return dict(out, seconds_reused=reused or out['seconds_reused'])
+
+def _wolleb(model, clf, sched, x, level, scale, steps, healthy, return_x0, progress, mask, memo) -> dict:
+    "`wolleb_detect`'s computation, with the encoding shared through `memo` (if any)."
+    encode = lambda x: ddim_encode(model, sched, x, level, steps, progress=progress)
+    xL, reused = memo(('ddim_encode', id(model), level, steps), x, encode) if memo is not None else (encode(x), 0.)
     guidance = None if clf is None or scale == 0 else classifier_guidance(clf, healthy, scale)
     if guidance is not None and mask is not None: guidance = _masked(guidance, mask)
     out = ddim_decode(model, sched, xL, level, steps, guidance, return_x0, progress)
     recon, x0s = out if return_x0 else (out, None)
-    return dict(map=anomaly_map(x, recon), recon=recon, **({'x0s': x0s} if return_x0 else {}))
+    return dict(map=anomaly_map(x, recon), recon=recon, **({'x0s': x0s} if return_x0 else {}), seconds_reused=reused)
 
 def _masked(guidance:Callable, mask:Tensor) -> Callable:
     "A guidance callable restricted to `mask`: guidance(x_t, t) ⊙ mask."
@@ -98,12 +144,14 @@ def detect_dataset(
     "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
-    t0 = time.perf_counter()
+    t0, reused = time.perf_counter(), 0.
     for b in (progress_bar(dl, leave=False) if progress else dl):
-        out['maps'].append(detect(b['image'].to(device))['map'].cpu() * b['brain'])  # maps are zero outside the brain
+        r = detect(b['image'].to(device))
+        out['maps'].append(r['map'].cpu() * b['brain'])  # maps are zero outside the brain
+        reused += r.get('seconds_reused', 0.)  # what work shared with other detectors cost when it was done
         for k, key in (('masks', 'mask'), ('brains', 'brain'), ('labels', 'label')): out[k].append(b[key])
         out['ids'] += list(b['id']); out['z'] += [int(z) for z in b['z']]
-    secs = (time.perf_counter() - t0) / max(len(ds), 1)
+    secs = (time.perf_counter() - t0 + reused) / max(len(ds), 1)  # the cost of this detector run on its own
     return {**{k: torch.cat(v) for k, v in out.items() if k not in ('ids', 'z')}, 'ids': out['ids'], 'z': out['z'], 'seconds_per_slice': secs}
 
 def evaluate_detector(
@@ -234,3 +282,11 @@ def shipped_model(name:str) -> Path:
     p = Path(str(importlib.resources.files('diffad'))) / 'assets' / f'phantom_{name}.pt'
     if not p.exists(): raise FileNotFoundError(f"no shipped model {name!r} ({p}); train it with scripts/train_phantom.py")
     return p
+
+def most_lesion(
+    ds, # a `SliceDataset`
+    n:int=2, # how many
+) -> list[int]: # indices into `ds`, most lesion first
+    "The `n` slices of `ds` with the largest lesion area (for figures)."
+    area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
+    return [int(i) for i in np.argsort(-area, kind='stable')[:n]]

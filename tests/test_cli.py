@@ -25,7 +25,7 @@ def test_demo_small(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert '| cohort | method |' in r.stdout and '| ms | combined |' in r.stdout
     res = json.loads((out / 'results.json').read_text())
-    assert len(res['rows']) == 14 and res['versions']['diffad'] == diffad.__version__
+    assert len(res['rows']) == 16 and res['versions']['diffad'] == diffad.__version__
     assert (out / 'figure_tumour.png').exists() and (out / 'figure_ms.png').exists()
 
 def test_demo_rejects_bad_arguments(tmp_path):
@@ -139,3 +139,30 @@ def run_ok(*args):
     r = run(*map(str, args))
     assert r.returncode == 0, r.stderr[-2000:]
     return True
+
+def test_generic_folder_layout_from_the_command_line(tmp_path):
+    "An MS-style cohort in no BraTS layout (two contrasts, a binary mask, other file names): --format folder --pattern."
+    import json, nibabel as nib, numpy as np
+    brats, cohort, rdir, maps = tmp_path / 'brats', tmp_path / 'ms', tmp_path / 'run', tmp_path / 'maps'
+    assert run_ok('synth', '--out', brats, '--kind', 'ms', '--subjects', '4', '--shape', '32', '32', '24', '--seed', '5')
+    for sub in sorted(brats.iterdir()):   # rewrite as <id>/anat/{T1w,FLAIR}.nii.gz and <id>/lesion_mask.nii.gz
+        (cohort / sub.name / 'anat').mkdir(parents=True)
+        for m, name in (('t1', 'anat/T1w'), ('flair', 'anat/FLAIR')): (sub / f'{sub.name}_{m}.nii.gz').rename(cohort / sub.name / f'{name}.nii.gz')
+        seg = nib.load(sub / f'{sub.name}_seg.nii.gz')
+        nib.save(nib.Nifti1Image((np.asarray(seg.dataobj) > 0).astype(np.uint8), seg.affine), cohort / sub.name / 'lesion_mask.nii.gz')
+    pats = ('--format', 'folder', '--pattern', 't1=anat/*T1w*', '--pattern', 'flair=anat/*FLAIR*', '--pattern', 'seg=*lesion_mask*')
+    for kind in ('diffusion', 'classifier'):
+        assert run_ok(f'train-{kind}', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4', *pats)
+    assert torch.load(rdir / 'diffusion.pt', weights_only=True)['config']['in_ch'] == 2
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', maps, '--level', '200', '--scale', '10', '--steps', '2', *pats)
+    info = json.loads((maps / 'detect.json').read_text())
+    assert info['format'] == 'folder' and info['patterns']['seg'] == '*lesion_mask*' and not (tmp_path / 'maps.partial').exists()
+    for sid in info['subjects']:
+        m, ref = nib.load(maps / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / 'anat' / 'FLAIR.nii.gz')
+        assert m.shape == ref.shape and (m.affine == ref.affine).all()
+    r = run('evaluate', '--data', str(cohort), '--maps', str(maps))   # the layout comes from detect.json
+    assert r.returncode == 0 and 'wolleb' in r.stdout, r.stderr
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--format', 'folder')
+    assert r.returncode == 2 and 'needs --pattern' in r.stderr and not (tmp_path / 'm2').exists()
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--pattern', 'flair')
+    assert r.returncode == 2 and 'NAME=GLOB' in r.stderr
