@@ -192,6 +192,9 @@ def build_model(cfg:dict) -> nn.Module:
     from diffad.unet import UNet, EncoderClassifier
     if cfg['kind'] == 'diffusion': return UNet(in_ch=cfg['in_ch'], **cfg['model'])
     if cfg['kind'] == 'classifier': return EncoderClassifier(in_ch=cfg['in_ch'], n_classes=2, **cfg['model'])
+    if cfg['kind'] == 'refiner':  # Behrendt et al.'s segmentation UNet (`10_refine`)
+        from diffad.refine import Refiner
+        return Refiner(in_ch=cfg['in_ch'], **cfg['model'])
     raise ValueError(f"unknown model kind {cfg['kind']!r}")
 
 def train_run(
@@ -204,14 +207,15 @@ def train_run(
     batch_size:int=16, lr:float=2e-4, ema_decay:float=0.999, device=None, progress:bool=True, seed:int=0,
     noised:bool=True, # classifier: train on x_t (a guide for diffusion) or on clean slices at t = 0
     lam:float=0., attribution:str='gradient', form:str='square', # classifier: the attribution constraint (08)
-    init:str|Path|None=None, # classifier: start from this run checkpoint's EMA weights (fine-tuning)
+    init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
 ):
     "Train (or resume) a diffusion model or a (noisy, optionally attribution-constrained) classifier on `ds`; returns the `Trainer`."
     from diffad.training import Trainer, load_checkpoint, load_model_state
     from diffad.schedules import eps_loss
     cfg = run_config(kind, ds, model or (SMALL_UNET if kind == 'diffusion' else SMALL_CLASSIFIER), schedule, T)
-    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form, init))
-    elif not noised or lam or init: raise ValueError("noised, lam and init apply to classifiers only")
+    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form))
+    elif not noised or lam: raise ValueError("noised and lam apply to classifiers only")
+    if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
     sched = make_schedule(schedule, T)
     loss = (lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])) if kind == 'diffusion' else \
            (lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised, lam, attribution, form))
@@ -223,22 +227,19 @@ def train_run(
         if old != cfg: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {cfg})")
         tr.resume(ckpt)
     elif init is not None:
-        src, _, icfg = load_run_model(init, 'classifier')
+        src, _, icfg = load_run_model(init, kind)
         if (icfg['model'], icfg['in_ch']) != (cfg['model'], cfg['in_ch']): raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
         load_model_state(tr.model, src.state_dict(), init); tr.ema.model.load_state_dict(tr.model.state_dict())
     return tr.fit(steps=steps, minutes=minutes, progress=progress)
 
-def _classifier_training(noised, lam, attribution, form, init) -> dict:
+def _classifier_training(noised, lam, attribution, form) -> dict:
     "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."
     from diffad.attribution import ATTRIBUTIONS
-    from diffad.training import load_checkpoint
     if lam < 0: raise ValueError(f"lam (the constraint's weight λ) must be >= 0, got {lam}")
     if attribution not in ATTRIBUTIONS + ('mix',): raise ValueError(f"attribution must be one of {ATTRIBUTIONS + ('mix',)}, got {attribution!r}")
     if form not in ('square', 'bce'): raise ValueError(f"form must be 'square' or 'bce', got {form!r}")
-    out = {}
-    if not noised or lam: out['training'] = dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form) if lam else {}))
-    if init is not None: out['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
-    return out
+    if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form) if lam else {})))
+    return {}
 
 # %% ../nbs/07_wolleb.ipynb #2d838083
 def load_run_model(

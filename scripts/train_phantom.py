@@ -2,13 +2,16 @@
 """Train the small phantom models that diffad ships (diffad/assets/phantom_*.pt).
 
     python scripts/train_phantom.py [--minutes-diffusion 60] [--minutes-classifier 10] [--minutes-constrained 12]
+                                    [--minutes-healthy 30]
 
 A phantom cohort of tumour subjects and one of MS subjects (64x64x48 volumes, 4 contrasts) are cut
 into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the notebooks use). One
 diffusion model is trained on the training slices of both cohorts (healthy and diseased slices, as
 Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices), and one
 attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned from the
-plain one with the gradient constraint (BCE form, lambda 1000). A stage with 0 minutes is skipped. Checkpoints
+plain one with the gradient constraint (BCE form, lambda 1000), and a diffusion model of healthy slices
+only (Behrendt et al.'s pseudo-healthy reconstructions, `10_refine`), fine-tuned from the first one on the
+healthy training slices of both cohorts. A stage with 0 minutes is skipped. Checkpoints
 are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
 with their configuration to the assets folder, which the notebooks and `diffad demo` load.
 """
@@ -31,6 +34,7 @@ if __name__ == '__main__':
     p.add_argument('--minutes-diffusion', type=float, default=60)
     p.add_argument('--minutes-classifier', type=float, default=10, help='per classifier')
     p.add_argument('--minutes-constrained', type=float, default=12, help='per constrained classifier')
+    p.add_argument('--minutes-healthy', type=float, default=30, help='the healthy-only diffusion model (fine-tuning)')
     p.add_argument('--lam', type=float, default=1000., help='weight of the attribution constraint')
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
@@ -40,7 +44,7 @@ if __name__ == '__main__':
     if a.threads: torch.set_num_threads(a.threads)
     runs, assets = Path(a.runs), Path(a.assets)
     path, split = phantom_experiment(Path(a.cache), a.subjects)
-    train = lambda *kinds: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]])
+    train = lambda *kinds, label=None: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]], label=label)
     t0 = time.time()
     if a.minutes_diffusion > 0:
         train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', minutes=a.minutes_diffusion, steps=10**6, lr=5e-4)
@@ -54,4 +58,9 @@ if __name__ == '__main__':
             train_run('classifier', train(k), runs / f'classifier_{k}_constrained.pt', minutes=a.minutes_constrained, steps=10**6,
                       lr=2e-4, lam=a.lam, attribution='gradient', form='bce', init=runs / f'classifier_{k}.pt')
             export(runs / f'classifier_{k}_constrained.pt', assets / f'phantom_classifier_{k}_constrained.pt')
+    if a.minutes_healthy > 0:  # from the run's diffusion model if it is here, else from the shipped one
+        init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
+        train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', minutes=a.minutes_healthy, steps=10**6,
+                  lr=2e-4, init=init)
+        export(runs / 'diffusion_healthy.pt', assets / 'phantom_diffusion_healthy.pt')
     print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}')
