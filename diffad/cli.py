@@ -18,13 +18,14 @@ from .metrics import evaluate_maps
 from .wolleb import train_run, load_run_model, wolleb_detect, partial_diffusion_detect, detect_dataset, shipped_model
 from .attribution import attribution_detect
 from .combined import masked_detect, fused_detect, select_on_validation, method_table, PHANTOM_SCALES
+from .refine import make_pairs, cat_pairs, train_refiner, refine_detect
 from .benchmark import _atomic_json, run_benchmark, write_results, results_table, benchmark_figure, slice_settings
 
 # %% auto #0
 __all__ = ['FORMATS', 'METHODS', 'ATTRIBUTION_NAMES', 'DEFAULT_CLASSIFIER', 'DEMO_METHODS', 'synth', 'cohort_layout',
-           'parse_patterns', 'prepare_run', 'classifier_name', 'train_command', 'make_detector', 'load_run',
-           'detect_command', 'save_preview', 'evaluate_command', 'benchmark_command', 'demo', 'add_format', 'parser',
-           'main']
+           'parse_patterns', 'prepare_run', 'classifier_name', 'train_command', 'train_refiner_command',
+           'make_detector', 'load_run', 'detect_command', 'save_preview', 'evaluate_command', 'benchmark_command',
+           'demo', 'add_format', 'parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #a073975f
 def synth(
@@ -92,23 +93,53 @@ def train_command(
     constraint:str='gradient', # classifier: the constraint's attribution (gradient, expected-gradients, integrated-gradients, mix)
     form:str='bce', # classifier: the constraint's penalty, 'bce' or 'square'
     clean:bool=False, # classifier: train on clean slices at t = 0 (attribution maps only, cannot guide)
-    init:str|Path|None=None, # classifier: start from this classifier checkpoint (fine-tuning)
+    init:str|Path|None=None, # start from this checkpoint of the same kind (fine-tuning)
     patterns:dict|None=None, # the 'folder' layout's file patterns (see `prepare_run`)
+    healthy_only:bool=False, # diffusion: train on the healthy slices only (`diffusion_healthy.pt`, for --method refine)
 ):
     "Train (or resume) the run's diffusion model or (constrained) classifier on the training subjects."
     if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
-    if kind == 'diffusion' and (lam or clean or init): raise ValueError("--lambda, --clean and --init apply to train-classifier only")
+    if kind == 'diffusion' and (lam or clean): raise ValueError("--lambda and --clean apply to train-classifier only")
+    if kind == 'classifier' and healthy_only: raise ValueError("--healthy-only applies to train-diffusion only")
     if lam == 0 and constraint != 'gradient': raise ValueError(f"--constraint {constraint} needs --lambda > 0")
     if init is not None and not Path(init).exists(): raise FileNotFoundError(f"--init {init}: no such checkpoint")
     cache, split = prepare_run(data, run, layout, size, patterns=patterns)
-    ds = SliceDataset(cache, subjects=split['train'])
-    name = 'diffusion' if kind == 'diffusion' else classifier_name(clean, lam)
-    extra = {} if kind == 'diffusion' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init)
+    ds = SliceDataset(cache, subjects=split['train'], label=0 if healthy_only else None)
+    name = ('diffusion_healthy' if healthy_only else 'diffusion') if kind == 'diffusion' else classifier_name(clean, lam)
+    extra = dict(init=init) if kind == 'diffusion' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init)
     return train_run(kind, ds, Path(run) / f'{name}.pt', steps=steps, minutes=minutes, batch_size=batch, lr=lr,
                      device=default_device(device), **extra)
 
+def train_refiner_command(
+    data:str|Path, run:str|Path, layout:str='auto',
+    annotated:int=0, # annotated training subjects whose real masks the refiner learns from (the first N by id)
+    synthetic:bool=True, # also learn from synthetic anomalies pasted into the healthy training slices
+    level:int=500, recon_steps:int=25, # the pseudo-healthy reconstruction: noise level L and DDPM steps back
+    minutes:float|None=None, steps:int|None=None, batch:int=16, lr:float=1e-3, device:str|None=None,
+    patterns:dict|None=None, # the 'folder' layout's file patterns (see `prepare_run`)
+    copies:int=1, seed:int=0, # synthetic versions of each healthy slice; the draws' seed
+):
+    "Train (or resume) the run's refiner (Behrendt et al., `10_refine`) on pairs from its healthy diffusion model."
+    if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
+    if annotated < 0: raise ValueError(f"--annotated must be >= 0, got {annotated}")
+    if not synthetic and annotated == 0: raise ValueError("--synthetic no needs --annotated N > 0: the refiner needs lesions to learn from")
+    run, dev = Path(run), default_device(device)
+    if not (run / 'diffusion_healthy.pt').exists():
+        raise FileNotFoundError(f"{run}: no healthy diffusion model (diffusion_healthy.pt): train one with `diffad train-diffusion --healthy-only --out {run}`")
+    model, sched, cfg = load_run_model(run / 'diffusion_healthy.pt', 'diffusion', dev)
+    if not 0 <= level < sched.T: raise ValueError(f"--level must be in [0, {sched.T - 1}] for this run's {sched.T}-step schedule, got {level}")
+    cache, split = prepare_run(data, run, layout, cfg['slices']['size'], patterns=patterns)
+    ids = sorted(split['train'])
+    if annotated > len(ids): raise ValueError(f"--annotated {annotated}: the run has {len(ids)} training subjects")
+    g, parts = torch.Generator().manual_seed(seed), []
+    if synthetic: parts.append(make_pairs(model, sched, SliceDataset(cache, subjects=ids), True, copies, level, recon_steps, g, batch, dev))
+    if annotated: parts.append(make_pairs(model, sched, SliceDataset(cache, subjects=ids[:annotated]), False, 1, level, recon_steps, g, batch, dev))
+    recon = dict(schedule=cfg['schedule'], T=cfg['T'], level=level, steps=recon_steps)
+    return train_refiner(cat_pairs(*parts), run / 'refiner.pt', recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=dev,
+                         seed=seed, data=dict(annotated=ids[:annotated], synthetic=synthetic, copies=copies))
+
 # %% ../nbs/12_cli.ipynb #ca4158f7
-METHODS = ('wolleb', 'combined', 'masked', 'fused', 'attribution', 'reconstruction', 'partial-diffusion')
+METHODS = ('wolleb', 'combined', 'masked', 'fused', 'attribution', 'reconstruction', 'partial-diffusion', 'refine')
 ATTRIBUTION_NAMES = ('gradient', 'gradient-x-input', 'integrated-gradients', 'expected-gradients')
 DEFAULT_CLASSIFIER = dict(wolleb='classifier', combined='classifier_constrained', masked='classifier_constrained',
                           fused='classifier_constrained', attribution='classifier_constrained')
@@ -131,6 +162,7 @@ def make_detector(
     if method == 'masked': return lambda x: masked_detect(model, clf, sched, x, level, scale, steps, a, references=references)
     if method == 'fused': return lambda x: fused_detect(model, clf, sched, x, level, scale, steps, a, references=references)
     if method == 'reconstruction': return lambda x: wolleb_detect(model, None, sched, x, level, 0., steps)
+    if method == 'refine': return lambda x: refine_detect(model, sched, clf, x, level, steps, g)  # clf: the refiner
     return lambda x: partial_diffusion_detect(model, sched, x, level, steps, generator=g)
 
 def load_run(
@@ -140,8 +172,16 @@ def load_run(
     classifier:str|None=None, # classifier file stem in the run (default: `DEFAULT_CLASSIFIER[method]`)
     device='cpu',
 ) -> tuple: # diffusion model or None, schedule, classifier or None, configuration
-    "The networks a method needs from a run folder, checked for consistency."
+    "The networks a method needs from a run folder, checked for consistency (for 'refine': the healthy model and the refiner)."
     run, model, clf, sched, cfg = Path(run), None, None, None, None
+    if method == 'refine':  # Behrendt et al. (`10_refine`)
+        for f, how in (('diffusion_healthy', 'diffad train-diffusion --healthy-only'), ('refiner', 'diffad train-refiner')):
+            if not (run / f'{f}.pt').exists(): raise FileNotFoundError(f"{run}: no {f}.pt for --method refine: train it with `{how} --out {run}`")
+        model, sched, cfg = load_run_model(run / 'diffusion_healthy.pt', 'diffusion', device)
+        ref, _, rcfg = load_run_model(run / 'refiner.pt', 'refiner', device)
+        for k in ('in_ch', 'schedule', 'T'):
+            if rcfg[k] != cfg[k]: raise ValueError(f"{run}: the refiner and the healthy diffusion model differ in {k}: {rcfg[k]} vs {cfg[k]}")
+        return model, sched, ref, dict(cfg, recon=rcfg['recon'])
     if method != 'attribution':
         if not (run / 'diffusion.pt').exists(): raise FileNotFoundError(f"{run}: no diffusion model (diffusion.pt): train one with `diffad train-diffusion --out {run}`")
         model, sched, cfg = load_run_model(run / 'diffusion.pt', 'diffusion', device)
@@ -173,6 +213,7 @@ def detect_command(
     dev = default_device(device)
     if method not in METHODS: raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
     model, sched, clf, cfg = load_run(run, method, scale, classifier, dev)
+    if method == 'refine': level, steps = cfg['recon']['level'], cfg['recon']['steps']  # reconstruct as in the refiner's training
     cache, sp = prepare_run(data, run, layout, cfg['slices']['size'], patterns=patterns)
     refs = None
     if attribution == 'expected-gradients':  # a background set: 64 training slices
@@ -190,7 +231,7 @@ def detect_command(
         written.append(out / save_nifti(vol, np.asarray(meta[sid]['affine']), part / sid / f'{sid}_anomaly.nii.gz').relative_to(part))
         save_preview(r, part / sid / f'{sid}_preview.png'); secs.append(r['seconds_per_slice']); zs[sid] = r['z']
     info = dict(method=method, level=level, scale=scale, steps=steps, split=split, subjects=sorted(ids), z=zs,
-                classifier=None if clf is None else (classifier or DEFAULT_CLASSIFIER[method]), attribution=attribution,
+                classifier=None if clf is None else 'refiner' if method == 'refine' else (classifier or DEFAULT_CLASSIFIER[method]), attribution=attribution,
                 seconds_per_slice=float(np.mean(secs)) if secs else None, version=diffad.__version__,
                 format=layout, patterns=patterns)
     part.mkdir(parents=True, exist_ok=True); (part / 'detect.json').write_text(json.dumps(info, indent=1))
@@ -356,12 +397,25 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument('--batch', type=int, default=16)
         t.add_argument('--lr', type=float, default=5e-4)
         t.add_argument('--device', default=None)
+        t.add_argument('--init', default=None, help=f'start from this {kind} checkpoint, e.g. RUN/{kind}.pt (fine-tuning)')
+        if kind == 'diffusion':
+            t.add_argument('--healthy-only', action='store_true', help='train on the healthy slices only: diffusion_healthy.pt, for --method refine')
         if kind == 'classifier':
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')
             t.add_argument('--form', default='bce', choices=('bce', 'square'), help="the constraint's penalty (default: bce)")
             t.add_argument('--clean', action='store_true', help='train on clean slices at t = 0 (for attribution maps; cannot guide diffusion)')
-            t.add_argument('--init', default=None, help='start from this classifier checkpoint, e.g. RUN/classifier.pt (fine-tuning)')
+    r = sub.add_parser('train-refiner', help="train (or resume) Behrendt et al.'s refiner on pairs from the run's healthy diffusion model")
+    r.add_argument('--data', required=True, help='cohort folder'); r.add_argument('--out', required=True, help='run folder (with diffusion_healthy.pt)')
+    add_format(r)
+    r.add_argument('--annotated', type=int, default=0, help='annotated training subjects to learn from (the first N by id; default: 0)')
+    r.add_argument('--synthetic', default='yes', choices=('yes', 'no'), help='also learn from synthetic anomalies in healthy slices (default: yes)')
+    r.add_argument('--level', type=int, default=500, help='noise level L of the reconstructions (default: 500)')
+    r.add_argument('--recon-steps', type=int, default=25, help='DDPM steps of the reconstructions (default: 25)')
+    r.add_argument('--minutes', type=float, default=None); r.add_argument('--steps', type=int, default=None, help='total optimizer steps')
+    r.add_argument('--batch', type=int, default=16); r.add_argument('--lr', type=float, default=1e-3); r.add_argument('--device', default=None)
+    r.add_argument('--copies', type=int, default=1, help='synthetic versions of each healthy slice (default: 1)')
+    r.add_argument('--seed', type=int, default=0)
     d = sub.add_parser('detect', help='write NIfTI anomaly maps for the subjects of a split')
     d.add_argument('--data', required=True); d.add_argument('--run', required=True); d.add_argument('--out', required=True)
     d.add_argument('--method', default='wolleb', help=f'one of {", ".join(METHODS)} (default: wolleb)')
@@ -395,8 +449,13 @@ def main(argv:list[str]|None=None) -> int:
         if args.command == 'synth':
             folders = synth(args.out, args.kind, args.subjects, args.seed, args.layout, tuple(args.shape))
             print(f'wrote {len(folders)} {args.kind} subjects to {args.out} ({args.layout} layout)')
-        if args.command.startswith('train-'):
-            extra = dict(lam=args.lam, constraint=args.constraint, form=args.form, clean=args.clean, init=args.init) if args.command == 'train-classifier' else {}
+        if args.command == 'train-refiner':
+            tr = train_refiner_command(args.data, args.out, args.format, args.annotated, args.synthetic == 'yes', args.level, args.recon_steps,
+                                       args.minutes, args.steps, args.batch, args.lr, args.device, parse_patterns(args.pattern), args.copies, args.seed)
+            print(f'train-refiner: {tr.step} steps, last loss {tr.losses[-1]:.4f}, checkpoint in {args.out}')
+        elif args.command.startswith('train-'):
+            extra = (dict(lam=args.lam, constraint=args.constraint, form=args.form, clean=args.clean, init=args.init) if args.command == 'train-classifier'
+                     else dict(init=args.init, healthy_only=args.healthy_only))
             tr = train_command(args.command[6:], args.data, args.out, args.format, args.image_size, args.minutes,
                                args.steps, args.batch, args.lr, args.device, patterns=parse_patterns(args.pattern), **extra)
             print(f'{args.command}: {tr.step} steps, last loss {tr.losses[-1]:.4f}, checkpoint in {args.out}')

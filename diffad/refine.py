@@ -137,11 +137,13 @@ def train_refiner(
     model:dict|None=None, # `Refiner` hyperparameters (default `SMALL_REFINER`)
     residual:bool=True, # feed |x − x̂| as well
     batch_size:int=16, lr:float=1e-3, ema_decay:float=0.99, device=None, progress:bool=True, seed:int=0,
+    data:dict|None=None, # what the pairs were made of (recorded in the configuration)
 ):
     "Train (or resume) a `Refiner` on pairs with Dice + BCE; returns the `Trainer`."
     from diffad.training import Trainer, load_checkpoint
     cfg = dict(kind='refiner', in_ch=int(pairs['x'].shape[1]), model=dict(model or SMALL_REFINER, residual=residual),
-               schedule=recon['schedule'], T=int(recon['T']), recon=dict(level=int(recon['level']), steps=int(recon['steps'])))
+               schedule=recon['schedule'], T=int(recon['T']), recon=dict(level=int(recon['level']), steps=int(recon['steps'])),
+               **({'data': dict(data)} if data else {}))
     ds = torch.utils.data.TensorDataset(pairs['x'], pairs['recon'], pairs['mask'])
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
     def loss(m, b):

@@ -166,3 +166,27 @@ def test_generic_folder_layout_from_the_command_line(tmp_path):
     assert r.returncode == 2 and 'needs --pattern' in r.stderr and not (tmp_path / 'm2').exists()
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--pattern', 'flair')
     assert r.returncode == 2 and 'NAME=GLOB' in r.stderr
+
+def test_refine_from_the_command_line(tmp_path):
+    "Behrendt et al.: train-diffusion --healthy-only -> train-refiner (synthetic + 1 annotated subject) -> detect --method refine."
+    import json, nibabel as nib
+    cohort, rdir, maps = tmp_path / 'cohort', tmp_path / 'run', tmp_path / 'maps'
+    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '7')
+    r = run('train-refiner', '--data', str(cohort), '--out', str(rdir), '--steps', '2')
+    assert r.returncode == 2 and 'train-diffusion --healthy-only' in r.stderr
+    assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4', '--healthy-only')
+    r = run('train-refiner', '--data', str(cohort), '--out', str(rdir), '--steps', '2', '--synthetic', 'no')
+    assert r.returncode == 2 and 'needs --annotated' in r.stderr
+    assert run_ok('train-refiner', '--data', cohort, '--out', rdir, '--steps', '2', '--batch', '4', '--annotated', '1', '--level', '200', '--recon-steps', '2')
+    ck = torch.load(rdir / 'refiner.pt', weights_only=True)
+    split = json.loads((rdir / 'split.json').read_text())
+    assert ck['config']['recon'] == dict(level=200, steps=2) and ck['config']['data']['annotated'] == sorted(split['train'])[:1]
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', maps, '--method', 'refine')
+    info = json.loads((maps / 'detect.json').read_text())
+    assert info['method'] == 'refine' and (info['level'], info['steps']) == (200, 2) and info['classifier'] == 'refiner'
+    for sid in info['subjects']:
+        m, ref = nib.load(maps / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}_flair.nii.gz')
+        assert m.shape == ref.shape and (m.affine == ref.affine).all() and 0 <= m.get_fdata().min() and m.get_fdata().max() <= 1
+    (rdir / 'refiner.pt').unlink()
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--method', 'refine')
+    assert r.returncode == 2 and 'diffad train-refiner' in r.stderr and not (tmp_path / 'm2').exists()
