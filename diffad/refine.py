@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
 from .schedules import NoiseSchedule
 from .unet import UNet
-from .wolleb import partial_diffusion_detect
+from .wolleb import Memo, partial_diffusion_detect
 
 # %% auto #0
 __all__ = ['SMALL_REFINER', 'blob_masks', 'synthetic_anomalies', 'Refiner', 'dice_bce_loss', 'make_pairs', 'cat_pairs',
@@ -166,8 +166,10 @@ def refine_detect(
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, steps:int=25, # as the refiner's training pairs were made
     generator:torch.Generator|None=None,
-) -> dict: # 'map' (B,1,H,W) in [0,1], 'recon', 'residual' (Σ_c|x − x̂|)
+    memo:Memo|None=None, # share the reconstruction of a batch between refiners (see `diffad.wolleb.Memo`)
+) -> dict: # 'map' (B,1,H,W) in [0,1], 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused'
     "Behrendt et al.'s detector: a partial-diffusion reconstruction, then the refiner's lesion probability."
-    r = partial_diffusion_detect(model, sched, x, level, steps, generator)
+    recon = lambda x: partial_diffusion_detect(model, sched, x, level, steps, generator)
+    r, reused = memo(('partial_diffusion', id(model), level, steps), x, recon) if memo is not None else (recon(x), 0.)
     with torch.no_grad(): p = refiner(x, r['recon']).sigmoid()
-    return dict(map=p, recon=r['recon'], residual=r['map'])
+    return dict(map=p, recon=r['recon'], residual=r['map'], seconds_reused=reused)
