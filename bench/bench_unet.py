@@ -10,7 +10,7 @@ importable (it is not a diffad dependency: `pip install diffusers`, without upgr
 equivalent `UNet2DModel` is timed in the same run, interleaved step by step with diffad's so that
 both see the same load, and the ratio diffad/diffusers is printed.
 """
-import argparse, os, platform, statistics, time
+import argparse, platform, statistics, time
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode

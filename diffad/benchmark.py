@@ -4,9 +4,8 @@
 
 # %% ../nbs/11_benchmark.ipynb #7ae9f4e8
 from __future__ import annotations
-import json, os, platform, re, time
+import json, os, platform, re
 from pathlib import Path
-from typing import Callable
 import numpy as np
 import torch
 from fastprogress.fastprogress import progress_bar
@@ -15,11 +14,10 @@ from .core import markdown_table, show_images
 from .data import SliceDataset, SliceSettings, slices_to_volume, save_nifti
 from .metrics import metrics_row
 from .wolleb import evaluate_detector, most_lesion
-from .combined import method_table
 
 # %% auto #0
-__all__ = ['slice_settings', 'slug', 'write_subject_maps', 'run_benchmark', 'results_table', 'versions', 'write_results',
-           'benchmark_figure']
+__all__ = ['slice_settings', 'slug', 'atomic_json', 'write_subject_maps', 'run_benchmark', 'results_table', 'versions',
+           'write_results', 'benchmark_figure']
 
 # %% ../nbs/11_benchmark.ipynb #e4cb6600
 def slice_settings(cfg:dict) -> SliceSettings:
@@ -30,7 +28,7 @@ def slug(s:str) -> str:
     "A file-name-safe form of a method or cohort name."
     return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
-def _atomic_json(path:Path, obj):
+def atomic_json(path:Path, obj):
     "Write JSON to a temporary file and rename it: a reader never sees half a file."
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
@@ -72,7 +70,7 @@ def run_benchmark(
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f.with_name(f.stem + '_preview.npy'), r['maps'][prev].numpy().astype(np.float16))
         row = dict(cohort=cohort, method=name, **settings, **metrics_row(e), seconds_per_slice=round(e['seconds_per_slice'], 4), metrics=e)
-        _atomic_json(f, row); rows.append(json.loads(f.read_text()))
+        atomic_json(f, row); rows.append(json.loads(f.read_text()))
     return rows
 
 # %% ../nbs/11_benchmark.ipynb #e49caa84
@@ -92,7 +90,7 @@ def write_results(
 ) -> Path: # results.json
     "results.json (rows, settings, versions) and results.md."
     out = Path(out)
-    _atomic_json(out / 'results.json', dict(rows=rows, settings=settings or {}, versions=versions()))
+    atomic_json(out / 'results.json', dict(rows=rows, settings=settings or {}, versions=versions()))
     (out / 'results.md').write_text(results_table(rows) + '\n')
     return out / 'results.json'
 

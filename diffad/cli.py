@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #bfec2e48
 from __future__ import annotations
-import argparse, json, os, shutil, sys, time
+import argparse, json, shutil, sys
 from pathlib import Path
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from .wolleb import train_run, load_run_model, wolleb_detect, partial_diffusion_
 from .attribution import attribution_detect
 from .combined import masked_detect, fused_detect, select_on_validation, method_table, PHANTOM_SCALES
 from .refine import make_pairs, cat_pairs, train_refiner, refine_detect
-from .benchmark import _atomic_json, run_benchmark, write_results, results_table, benchmark_figure, slice_settings
+from .benchmark import atomic_json, run_benchmark, write_results, results_table, benchmark_figure, slice_settings
 
 # %% auto #0
 __all__ = ['FORMATS', 'METHODS', 'ATTRIBUTION_NAMES', 'DEFAULT_CLASSIFIER', 'DEMO_METHODS', 'synth', 'cohort_layout',
@@ -75,7 +75,7 @@ def prepare_run(
     ids = [r['id'] for r in json.loads((cache / 'meta.json').read_text())['subjects']]
     split = dict(zip(('train', 'val', 'test'), split_subjects(ids, seed=seed)))  # deterministic in (ids, seed)
     f = run / 'split.json'  # the record of the training cohort's split, written once
-    if not f.exists(): tmp = f.with_suffix('.tmp'); tmp.write_text(json.dumps(split, indent=1)); os.replace(tmp, f)
+    if not f.exists(): atomic_json(f, split)
     return cache, split
 
 def classifier_name(
@@ -259,7 +259,7 @@ def evaluate_command(
     if layout is None and patterns is None: layout, patterns = info.get('format', 'auto'), info.get('patterns')
     layout = cohort_layout(layout or 'auto', patterns)
     folders = {f.name: f for f in find_subjects(data, layout, patterns)}
-    per, stack = {}, {k: [] for k in ('maps', 'masks', 'brains', 'ids')}
+    stack = {k: [] for k in ('maps', 'masks', 'brains', 'ids')}
     for sid in progress_bar(info['subjects']):
         if sid not in folders: raise FileNotFoundError(f"{data}: subject {sid} of {maps} is not in the cohort")
         s = load_subject(folders[sid], layout, patterns)
@@ -270,7 +270,7 @@ def evaluate_command(
         stack['maps'].append(t(m)); stack['masks'].append(t(s.seg > 0)); stack['brains'].append(t(s.brain)); stack['ids'] += [sid] * len(z)
     res = evaluate_maps(torch.cat(stack['maps']), torch.cat(stack['masks']), torch.cat(stack['brains']), stack['ids'], threshold)
     res = dict(res, method=info['method'], level=info['level'], scale=info['scale'], steps=info['steps'], seconds_per_slice=info['seconds_per_slice'])
-    if out is not None: _atomic_json(Path(out), res)
+    if out is not None: atomic_json(Path(out), res)
     return res
 
 # %% ../nbs/12_cli.ipynb #6877f2d5
@@ -279,7 +279,7 @@ def _train_stage(run:Path, name:str, kind:str, ds, minutes:float, device, **kw):
     done = run / f'{name}.done'
     if done.exists(): return
     tr = train_run(kind, ds, run / f'{name}.pt', minutes=minutes, steps=10**9, device=device, progress=True, **kw)
-    _atomic_json(done, dict(step=tr.step, minutes=minutes))
+    atomic_json(done, dict(step=tr.step, minutes=minutes))
 
 def benchmark_command(
     data:str|Path, # cohort folder
@@ -308,7 +308,7 @@ def benchmark_command(
                       combined=lambda s: (lambda x: wolleb_detect(model, constrained, sched, x, level, s, 10)),
                       masked=lambda s: (lambda x: masked_detect(model, constrained, sched, x, level, s, 10)))
         ch = {m: select_on_validation(make, val, list(scales), batch, dev)[0] for m, make in makers.items()}
-        _atomic_json(f, dict(ch, fused=ch['combined']))  # fused reuses combined's decode
+        atomic_json(f, dict(ch, fused=ch['combined']))  # fused reuses combined's decode
     chosen = json.loads(f.read_text())
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:64]]).to(dev)
     methods = method_table(model, plain, constrained, sched, level, steps, chosen,

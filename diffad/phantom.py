@@ -5,7 +5,7 @@
 # %% ../nbs/01_phantom.ipynb #23cbda37
 from __future__ import annotations
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 import numpy as np
 import torch

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
 from .schedules import NoiseSchedule
 from .unet import UNet
-from .wolleb import Memo, partial_diffusion_detect
+from .wolleb import Memo, partial_diffusion_detect, resume_run
 
 # %% auto #0
 __all__ = ['SMALL_REFINER', 'blob_masks', 'synthetic_anomalies', 'Refiner', 'dice_bce_loss', 'make_pairs', 'cat_pairs',
@@ -140,7 +140,7 @@ def train_refiner(
     data:dict|None=None, # what the pairs were made of (recorded in the configuration)
 ):
     "Train (or resume) a `Refiner` on pairs with Dice + BCE; returns the `Trainer`."
-    from diffad.training import Trainer, load_checkpoint
+    from diffad.training import Trainer
     cfg = dict(kind='refiner', in_ch=int(pairs['x'].shape[1]), model=dict(model or SMALL_REFINER, residual=residual),
                schedule=recon['schedule'], T=int(recon['T']), recon=dict(level=int(recon['level']), steps=int(recon['steps'])),
                **({'data': dict(data)} if data else {}))
@@ -153,10 +153,7 @@ def train_refiner(
         return dice_bce_loss(m(x, r), t)
     tr = Trainer(Refiner(in_ch=cfg['in_ch'], **cfg['model']), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200,
                  device=device, seed=seed, config=cfg)
-    if Path(ckpt).exists():
-        old = load_checkpoint(ckpt).get('config')
-        if old != cfg: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {cfg})")
-        tr.resume(ckpt)
+    resume_run(tr, ckpt)
     return tr.fit(steps=steps, minutes=minutes, progress=progress)
 
 # %% ../nbs/10_refine.ipynb #ed1759aa

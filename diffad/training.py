@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #7f6823c0
 from __future__ import annotations
-import contextlib, itertools, math, os, random, tempfile, time, warnings
+import contextlib, itertools, os, random, tempfile, time, warnings
 from copy import deepcopy
 from pathlib import Path
 import numpy as np

@@ -19,8 +19,8 @@ from .sampling import ddim_encode, ddim_decode, ddpm_sample, classifier_guidance
 # %% auto #0
 __all__ = ['SMALL_UNET', 'SMALL_CLASSIFIER', 'PHANTOM_SUBJECTS', 'classifier_loss', 'MeanClassifier', 'anomaly_map', 'Memo',
            'wolleb_detect', 'partial_diffusion_detect', 'detect_dataset', 'evaluate_detector', 'make_schedule',
-           'run_config', 'build_model', 'train_run', 'load_run_model', 'phantom_experiment', 'shipped_model',
-           'most_lesion']
+           'run_config', 'build_model', 'train_run', 'resume_run', 'load_run_model', 'phantom_experiment',
+           'shipped_model', 'most_lesion']
 
 # %% ../nbs/07_wolleb.ipynb #f4a68d4c
 def classifier_loss(
@@ -61,7 +61,7 @@ def anomaly_map(
 class Memo:
     "Remember deterministic results computed from a batch, with the seconds they took; an equal batch gets them back."
     def __init__(self, max_mb:float=512): # memory bound; the least recently used results go first
-        self.items, self.max_bytes, self.hits = OrderedDict(), max_mb * 2**20, 0
+        self.items, self.max_bytes, self.nbytes, self.hits = OrderedDict(), max_mb * 2**20, 0, 0
 
     def __call__(self,
         key, # hashable description of the computation (everything but the batch)
@@ -75,8 +75,8 @@ class Memo:
             return hit[1], hit[2]
         t0 = time.perf_counter(); out = fn(x)
         cost = time.perf_counter() - t0 + (out.get('seconds_reused', 0.) if isinstance(out, dict) else 0.)
-        self.items[k] = (x, out, cost)
-        while len(self.items) > 1 and sum(_nbytes(v[:2]) for v in self.items.values()) > self.max_bytes: self.items.popitem(last=False)
+        self.items[k] = (x, out, cost); self.nbytes += _nbytes((x, out))
+        while len(self.items) > 1 and self.nbytes > self.max_bytes: self.nbytes -= _nbytes(self.items.popitem(last=False)[1][:2])
         return out, 0.
 
 def _nbytes(obj) -> int:
@@ -222,15 +222,22 @@ def train_run(
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
     net = build_model(cfg)
     tr = Trainer(net, loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, device=device, seed=seed, config=cfg)
-    if Path(ckpt).exists():
-        old = load_checkpoint(ckpt).get('config')
-        if old != cfg: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {cfg})")
-        tr.resume(ckpt)
-    elif init is not None:
+    if not resume_run(tr, ckpt) and init is not None:
         src, _, icfg = load_run_model(init, kind)
         if (icfg['model'], icfg['in_ch']) != (cfg['model'], cfg['in_ch']): raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
         load_model_state(tr.model, src.state_dict(), init); tr.ema.model.load_state_dict(tr.model.state_dict())
     return tr.fit(steps=steps, minutes=minutes, progress=progress)
+
+def resume_run(
+    tr, # a `Trainer` whose `config` describes the run
+    ckpt:str|Path, # its checkpoint file
+) -> bool: # whether it resumed
+    "Resume `tr` from `ckpt` if that exists; refuse a checkpoint trained with another configuration."
+    from diffad.training import load_checkpoint
+    if not Path(ckpt).exists(): return False
+    old = load_checkpoint(ckpt).get('config')
+    if old != tr.config: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {tr.config})")
+    tr.resume(ckpt); return True
 
 def _classifier_training(noised, lam, attribution, form) -> dict:
     "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."

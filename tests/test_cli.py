@@ -1,6 +1,5 @@
 """The `diffad` command as a user runs it: installed entry point, subprocesses, files on disk."""
-import subprocess, sys
-from pathlib import Path
+import subprocess
 import torch
 import diffad
 
