@@ -18,7 +18,7 @@ from .metrics import evaluate_maps
 from .wolleb import train_run, load_run_model, wolleb_detect, partial_diffusion_detect, detect_dataset, shipped_model
 from .attribution import attribution_detect
 from .combined import masked_detect, fused_detect, select_on_validation, method_table, PHANTOM_SCALES
-from .refine import make_pairs, cat_pairs, train_refiner, refine_detect
+from .refine import make_pairs, cat_pairs, train_refiner, refine_detect, refine_methods
 from .benchmark import atomic_json, run_benchmark, write_results, results_table, benchmark_figure, slice_settings
 
 # %% auto #0
@@ -289,16 +289,28 @@ def benchmark_command(
     scales:tuple=(3., 10., 30., 100.), # guidance scales tried on the validation subjects
     batch:int=16, device:str|None=None,
     patterns:dict|None=None, # the 'folder' layout's file patterns (see `prepare_run`)
+    annotated:int=0, # refiner: training subjects whose masks it learns from, besides synthetic anomalies (0: none)
 ) -> list[dict]: # the result rows
     "Train, choose s on validation, run and evaluate every method on a cohort; write results.json, results.md, figure.png, maps."
     if minutes <= 0: raise ValueError(f"--minutes must be positive, got {minutes}")
+    if annotated < 0: raise ValueError(f"--annotated must be >= 0, got {annotated}")
     out, dev = Path(out), default_device(device)
     run = out / 'run'
     cache, split = prepare_run(data, run, layout, image_size, patterns=patterns)
+    if annotated > len(split['train']): raise ValueError(f"--annotated {annotated}: the run has {len(split['train'])} training subjects")
     train = SliceDataset(cache, subjects=split['train'])
-    _train_stage(run, 'diffusion', 'diffusion', train, .6 * minutes, dev, lr=5e-4)
-    _train_stage(run, 'classifier', 'classifier', train, .2 * minutes, dev, lr=5e-4)
-    _train_stage(run, 'classifier_constrained', 'classifier', train, .2 * minutes, dev, lr=2e-4, lam=1000., form='bce', init=run / 'classifier.pt')
+    _train_stage(run, 'diffusion', 'diffusion', train, .5 * minutes, dev, lr=5e-4)
+    _train_stage(run, 'classifier', 'classifier', train, .15 * minutes, dev, lr=5e-4)
+    _train_stage(run, 'classifier_constrained', 'classifier', train, .15 * minutes, dev, lr=2e-4, lam=1000., form='bce', init=run / 'classifier.pt')
+    healthy_train = SliceDataset(cache, subjects=split['train'], label=0)
+    refine = len(healthy_train) > 0   # Behrendt et al. need healthy slices: for the healthy model and the synthetic anomalies
+    if refine:
+        _train_stage(run, 'diffusion_healthy', 'diffusion', healthy_train, .1 * minutes, dev, lr=2e-4, init=run / 'diffusion.pt')
+        if not (run / 'refiner.done').exists():
+            tr = train_refiner_command(data, run, layout, annotated, True, level, steps, minutes=.1 * minutes, steps=10**9, batch=batch,
+                                       device=dev, patterns=patterns)
+            atomic_json(run / 'refiner.done', dict(step=tr.step, minutes=.1 * minutes, annotated=annotated))
+    else: print('benchmark: no healthy training slice, so no healthy diffusion model and no refiner: refine is left out', file=sys.stderr)
     model, sched, _ = load_run_model(run / 'diffusion.pt', 'diffusion', dev)
     plain, constrained = (load_run_model(run / f'{n}.pt', 'classifier', dev)[0] for n in ('classifier', 'classifier_constrained'))
     f = out / 'scales.json'
@@ -313,16 +325,22 @@ def benchmark_command(
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:64]]).to(dev)
     methods = method_table(model, plain, constrained, sched, level, steps, chosen,
                            ('gradient', 'integrated_gradients', 'expected_gradients'), refs)
+    if refine:
+        healthy, hsched, _ = load_run_model(run / 'diffusion_healthy.pt', 'diffusion', dev)
+        refiner, _, rcfg = load_run_model(run / 'refiner.pt', 'refiner', dev)
+        methods.update(refine_methods(healthy, hsched, refiner, **rcfg['recon']))
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev)
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, steps=steps, scales=chosen,
+                                  refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}))
-    benchmark_figure(out, name, cache, split['test'], ['wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial diffusion']).savefig(out / 'figure.png')
+    benchmark_figure(out, name, cache, split['test'], ['wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial diffusion']
+                     + (['pseudo-healthy residual', 'refine'] if refine else [])).savefig(out / 'figure.png')
     return rows
 
 # %% ../nbs/12_cli.ipynb #05e2942d
 DEMO_METHODS = ('attribution gradient (plain)', 'attribution gradient (constrained)', 'wolleb', 'combined', 'masked', 'fused',
-                'reconstruction', 'partial diffusion')
+                'reconstruction', 'partial diffusion', 'pseudo-healthy residual', 'refine')
 
 def demo(
     out:str|Path='demo_out', # results folder
@@ -336,6 +354,7 @@ def demo(
     if subjects < 2: raise ValueError(f"--subjects must be at least 2 (one validation, one test subject), got {subjects}")
     out, dev, rows = Path(out), default_device(device), []
     model, sched, cfg = load_run_model(shipped_model('diffusion'), 'diffusion', dev)
+    healthy, hsched, _ = load_run_model(shipped_model('diffusion_healthy'), 'diffusion', dev)
     for kind in ('tumour', 'ms'):
         data = out / 'data' / kind
         if not data.exists(): synth(data, kind, subjects, seed)
@@ -343,6 +362,8 @@ def demo(
         ids = sorted(r['id'] for r in json.loads((cache / 'meta.json').read_text())['subjects'])
         plain, constrained = (load_run_model(shipped_model(f'classifier_{kind}{c}'), 'classifier', dev)[0] for c in ('', '_constrained'))
         table = method_table(model, plain, constrained, sched, 500, steps, PHANTOM_SCALES[kind])
+        refiner, _, rcfg = load_run_model(shipped_model(f'refiner_{kind}'), 'refiner', dev)
+        table.update(refine_methods(healthy, hsched, refiner, **rcfg['recon']))  # reconstructions as the refiner was trained
         unknown = set(methods) - set(table)
         if unknown: raise ValueError(f"unknown demo methods {sorted(unknown)}; choose from {list(table)}")
         rows += run_benchmark({m: table[m] for m in methods}, cache, dict(val=ids[:1], test=ids[1:]), out, kind, device=dev)
@@ -378,6 +399,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--image-size', type=int, default=64)
     b.add_argument('--level', type=int, default=500, help='noise level L (default: 500)')
     b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half (default: 25)')
+    b.add_argument('--annotated', type=int, default=0,
+                   help="training subjects whose lesion masks the refiner learns from, besides synthetic anomalies (default: 0, none)")
     b.add_argument('--batch', type=int, default=16); b.add_argument('--device', default=None)
     s = sub.add_parser('synth', help='write a phantom cohort as BraTS-layout NIfTI files')
     s.add_argument('--out', required=True, help='cohort folder to write')
@@ -444,7 +467,7 @@ def main(argv:list[str]|None=None) -> int:
             print(results_table(rows)); print(f'\nwrote {Path(args.out) / "results.json"}, results.md, figures and NIfTI maps')
         if args.command == 'benchmark':
             rows = benchmark_command(args.data, args.out, args.format, args.minutes, args.image_size, args.level, args.steps,
-                                     batch=args.batch, device=args.device, patterns=parse_patterns(args.pattern))
+                                     batch=args.batch, device=args.device, patterns=parse_patterns(args.pattern), annotated=args.annotated)
             print(results_table(rows)); print(f'\nwrote {Path(args.out) / "results.json"}, results.md, figure.png and NIfTI maps')
         if args.command == 'synth':
             folders = synth(args.out, args.kind, args.subjects, args.seed, args.layout, tuple(args.shape))

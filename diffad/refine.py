@@ -17,7 +17,7 @@ from .wolleb import Memo, partial_diffusion_detect, resume_run
 
 # %% auto #0
 __all__ = ['SMALL_REFINER', 'blob_masks', 'synthetic_anomalies', 'Refiner', 'dice_bce_loss', 'make_pairs', 'cat_pairs',
-           'train_refiner', 'refine_detect']
+           'train_refiner', 'refine_detect', 'refine_methods']
 
 # %% ../nbs/10_refine.ipynb #b8249850
 def blob_masks(
@@ -159,14 +159,28 @@ def train_refiner(
 # %% ../nbs/10_refine.ipynb #ed1759aa
 def refine_detect(
     model:Callable, sched:NoiseSchedule, # the healthy diffusion model and its schedule
-    refiner:nn.Module, # a trained `Refiner`
+    refiner:nn.Module|None, # a trained `Refiner` (None: the map is the residual, the unsupervised detector)
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, steps:int=25, # as the refiner's training pairs were made
     generator:torch.Generator|None=None,
     memo:Memo|None=None, # share the reconstruction of a batch between refiners (see `diffad.wolleb.Memo`)
-) -> dict: # 'map' (B,1,H,W) in [0,1], 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused'
+) -> dict: # 'map' (B,1,H,W), the lesion probability (or the residual), 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused'
     "Behrendt et al.'s detector: a partial-diffusion reconstruction, then the refiner's lesion probability."
     recon = lambda x: partial_diffusion_detect(model, sched, x, level, steps, generator)
     r, reused = memo(('partial_diffusion', id(model), level, steps), x, recon) if memo is not None else (recon(x), 0.)
-    with torch.no_grad(): p = refiner(x, r['recon']).sigmoid()
+    with torch.no_grad(): p = refiner(x, r['recon']).sigmoid() if refiner is not None else r['map']
     return dict(map=p, recon=r['recon'], residual=r['map'], seconds_reused=reused)
+
+# %% ../nbs/10_refine.ipynb #d5600a1a
+def refine_methods(
+    model:Callable, sched:NoiseSchedule, # the healthy diffusion model and its schedule
+    refiner:nn.Module|None=None, # a trained `Refiner` (None: the residual alone)
+    level:int=500, steps:int=25, # the refiner's reconstruction settings (its checkpoint's `config['recon']`)
+    seed:int=0, # the reconstructions' noise
+    memo:bool=True, # one reconstruction per batch for both detectors
+) -> dict: # name -> (detector, settings), like `diffad.combined.method_table`
+    "Behrendt et al.'s detectors for a benchmark: the healthy model's residual, and the refiner reading it."
+    m, g, d = (Memo() if memo else None), torch.Generator().manual_seed(seed), dict(level=level, steps=steps)
+    out = {'pseudo-healthy residual': (lambda x: refine_detect(model, sched, None, x, level, steps, g, m), d)}
+    if refiner is not None: out['refine'] = (lambda x: refine_detect(model, sched, refiner, x, level, steps, g, m), dict(d, classifier='refiner'))
+    return out

@@ -36,6 +36,10 @@ def _check_plain(obj, where='checkpoint'):
                           "and plain Python types so that torch.load(weights_only=True) can read them")
 
 # %% ../nbs/04_training.ipynb #9bc91e1c
+def _umask() -> int:
+    "The process's file-creation mask."
+    m = os.umask(0); os.umask(m); return m
+
 def save_checkpoint(
     path:str|Path, # file to write; its directory is created if needed
     obj:dict, # tensors and plain Python types only
@@ -45,6 +49,7 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it private (0600); give it the mode of a file created normally
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
             f.flush(); os.fsync(f.fileno())

@@ -2,7 +2,7 @@
 """Train the small phantom models that diffad ships (diffad/assets/phantom_*.pt).
 
     python scripts/train_phantom.py [--minutes-diffusion 60] [--minutes-classifier 10] [--minutes-constrained 12]
-                                    [--minutes-healthy 30]
+                                    [--minutes-healthy 30] [--refiner-steps 1600]
 
 A phantom cohort of tumour subjects and one of MS subjects (64x64x48 volumes, 4 contrasts) are cut
 into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the notebooks use). One
@@ -11,7 +11,10 @@ Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slice
 attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned from the
 plain one with the gradient constraint (BCE form, lambda 1000), and a diffusion model of healthy slices
 only (Behrendt et al.'s pseudo-healthy reconstructions, `10_refine`), fine-tuned from the first one on the
-healthy training slices of both cohorts. A stage with 0 minutes is skipped. Checkpoints
+healthy training slices of both cohorts, and one refiner per pathology (Behrendt et al.'s segmentation
+UNet on slice / pseudo-healthy pairs) trained on synthetic anomalies in the healthy training slices of
+both cohorts plus every annotated training slice of its pathology; the pairs (reconstructions at L=500,
+10 DDPM steps, by the healthy model) are made once and kept in the runs folder. A stage with 0 minutes is skipped. Checkpoints
 are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
 with their configuration to the assets folder, which the notebooks and `diffad demo` load.
 """
@@ -19,8 +22,9 @@ import argparse, time
 from pathlib import Path
 import torch
 from diffad.data import SliceDataset
-from diffad.wolleb import train_run, phantom_experiment, PHANTOM_SUBJECTS
+from diffad.wolleb import train_run, phantom_experiment, load_run_model, PHANTOM_SUBJECTS
 from diffad.training import load_checkpoint, save_checkpoint
+from diffad.refine import make_pairs, cat_pairs, train_refiner
 
 def export(ckpt:Path, out:Path):
     "EMA weights (float16) and configuration of a training checkpoint, for shipping."
@@ -35,6 +39,8 @@ if __name__ == '__main__':
     p.add_argument('--minutes-classifier', type=float, default=10, help='per classifier')
     p.add_argument('--minutes-constrained', type=float, default=12, help='per constrained classifier')
     p.add_argument('--minutes-healthy', type=float, default=30, help='the healthy-only diffusion model (fine-tuning)')
+    p.add_argument('--refiner-steps', type=int, default=1600, help='optimizer steps per refiner, in all (a rerun continues to this total)')
+    p.add_argument('--minutes-refiner', type=float, default=60, help='per refiner, at most (the pairs, made first, take ~7 min on 2 cores)')
     p.add_argument('--lam', type=float, default=1000., help='weight of the attribution constraint')
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
@@ -63,4 +69,17 @@ if __name__ == '__main__':
         train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', minutes=a.minutes_healthy, steps=10**6,
                   lr=2e-4, init=init)
         export(runs / 'diffusion_healthy.pt', assets / 'phantom_diffusion_healthy.pt')
+    if a.minutes_refiner > 0 and a.refiner_steps > 0:  # Behrendt et al.: pairs from the shipped healthy model (the one the demo uses)
+        healthy, sched, cfg = load_run_model(assets / 'phantom_diffusion_healthy.pt', 'diffusion')
+        recon, f = dict(schedule=cfg['schedule'], T=cfg['T'], level=500, steps=10), runs / 'refiner_pairs.pt'
+        if not f.exists():
+            g = torch.Generator().manual_seed(0)
+            pairs = dict(synthetic=make_pairs(healthy, sched, train('tumour', 'ms', label=0), True, 1, recon['level'], recon['steps'], g),
+                         **{k: make_pairs(healthy, sched, train(k), False, 1, recon['level'], recon['steps'], g) for k in ('tumour', 'ms')})
+            save_checkpoint(f, dict(recon=recon, **pairs))
+        pairs = load_checkpoint(f)
+        for k in ('tumour', 'ms'):
+            train_refiner(cat_pairs(pairs['synthetic'], pairs[k]), runs / f'refiner_{k}.pt', pairs['recon'], minutes=a.minutes_refiner,
+                          steps=a.refiner_steps, data=dict(synthetic=True, annotated=f'every {k} training subject'))
+            export(runs / f'refiner_{k}.pt', assets / f'phantom_refiner_{k}.pt')
     print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}')

@@ -22,9 +22,11 @@ def test_demo_small(tmp_path):
     out = tmp_path / 'demo'
     r = run('demo', '--out', str(out), '--subjects', '2', '--steps', '2', env={'DIFFAD_DEVICE': 'cpu', **__import__('os').environ})
     assert r.returncode == 0, r.stderr[-2000:]
-    assert '| cohort | method |' in r.stdout and '| ms | combined |' in r.stdout
+    assert '| cohort | method |' in r.stdout and '| ms | combined |' in r.stdout and '| tumour | refine |' in r.stdout
     res = json.loads((out / 'results.json').read_text())
-    assert len(res['rows']) == 16 and res['versions']['diffad'] == diffad.__version__
+    assert len(res['rows']) == 20 and res['versions']['diffad'] == diffad.__version__
+    refine = [row for row in res['rows'] if row['method'] == 'refine']
+    assert [(row['level'], row['steps']) for row in refine] == [(500, 10)] * 2  # the shipped refiners' reconstruction settings
     assert (out / 'figure_tumour.png').exists() and (out / 'figure_ms.png').exists()
 
 def test_demo_rejects_bad_arguments(tmp_path):
@@ -37,20 +39,28 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     import json, nibabel as nib
     cohort, out = tmp_path / 'cohort', tmp_path / 'results'
     assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '10', '--shape', '32', '32', '24', '--layout', 'brats2023')
-    args = ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.1', '--image-size', '32', '--steps', '2', '--level', '200', '--batch', '8')
+    args = ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.1', '--image-size', '32', '--steps', '2', '--level', '200', '--batch', '8',
+            '--annotated', '2')
     r = run(*map(str, args))
     assert r.returncode == 0, r.stderr[-2000:]
     assert '| cohort | method |' in r.stdout and '| cohort | combined |' in r.stdout
     res = json.loads((out / 'results.json').read_text())
     methods = [row['method'] for row in res['rows']]
     assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial diffusion',
-            'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)'} <= set(methods) and len(methods) == 12
-    assert set(res['settings']['scales']) == {'wolleb', 'combined', 'masked', 'fused'}
+            'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)',
+            'pseudo-healthy residual', 'refine'} <= set(methods) and len(methods) == 14
+    assert set(res['settings']['scales']) == {'wolleb', 'combined', 'masked', 'fused'} and res['settings']['refiner'] == {'annotated': 2}
+    rc = torch.load(out / 'run' / 'refiner.pt', weights_only=True)['config']
+    assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic']
+    hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
+    assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists()
     split = json.loads((out / 'run' / 'split.json').read_text())
     for sid in split['test']:
         m, ref = nib.load(out / 'maps' / 'cohort' / 'combined' / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}-t2f.nii.gz')
         assert m.shape == ref.shape and (m.affine == ref.affine).all()
+    r = run(*map(str, args[:-2]), '--annotated', '99')   # more annotated subjects than training subjects
+    assert r.returncode == 2 and '--annotated 99: the run has 7 training subjects' in r.stderr and 'Traceback' not in r.stderr
     stamp = (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns
     r2 = run(*map(str, args))   # everything is recorded: nothing is trained or computed again
     assert r2.returncode == 0 and (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns == stamp
