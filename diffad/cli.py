@@ -412,7 +412,7 @@ def parser() -> argparse.ArgumentParser:
     for kind in ('diffusion', 'classifier'):
         t = sub.add_parser(f'train-{kind}', help=f'train (or resume) the run\'s {kind} model on a NIfTI cohort')
         t.add_argument('--data', required=True, help='cohort folder (BraTS 2020/2023 layout)')
-        t.add_argument('--out', required=True, help='run folder')
+        t.add_argument('--out', '--run', dest='out', required=True, help='run folder (--run is the same option)')
         add_format(t)
         t.add_argument('--image-size', type=int, default=64)
         t.add_argument('--minutes', type=float, default=None, help='time budget')
@@ -429,7 +429,7 @@ def parser() -> argparse.ArgumentParser:
             t.add_argument('--form', default='bce', choices=('bce', 'square'), help="the constraint's penalty (default: bce)")
             t.add_argument('--clean', action='store_true', help='train on clean slices at t = 0 (for attribution maps; cannot guide diffusion)')
     r = sub.add_parser('train-refiner', help="train (or resume) Behrendt et al.'s refiner on pairs from the run's healthy diffusion model")
-    r.add_argument('--data', required=True, help='cohort folder'); r.add_argument('--out', required=True, help='run folder (with diffusion_healthy.pt)')
+    r.add_argument('--data', required=True, help='cohort folder'); r.add_argument('--out', '--run', dest='out', required=True, help='run folder (with diffusion_healthy.pt; --run is the same option)')
     add_format(r)
     r.add_argument('--annotated', type=int, default=0, help='annotated training subjects to learn from (the first N by id; default: 0)')
     r.add_argument('--synthetic', default='yes', choices=('yes', 'no'), help='also learn from synthetic anomalies in healthy slices (default: yes)')

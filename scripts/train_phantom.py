@@ -13,7 +13,7 @@ plain one with the gradient constraint (BCE form, lambda 1000), and a diffusion 
 only (Behrendt et al.'s pseudo-healthy reconstructions, `10_refine`), fine-tuned from the first one on the
 healthy training slices of both cohorts, and one refiner per pathology (Behrendt et al.'s segmentation
 UNet on slice / pseudo-healthy pairs) trained on synthetic anomalies in the healthy training slices of
-both cohorts plus every annotated training slice of its pathology; the pairs (reconstructions at L=500,
+both cohorts plus every annotated training slice of its pathology, and one on the synthetic anomalies alone; the pairs (reconstructions at L=500,
 10 DDPM steps, by the healthy model) are made once and kept in the runs folder. A stage with 0 minutes is skipped. Checkpoints
 are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
 with their configuration to the assets folder, which the notebooks and `diffad demo` load.
@@ -78,8 +78,9 @@ if __name__ == '__main__':
                          **{k: make_pairs(healthy, sched, train(k), False, 1, recon['level'], recon['steps'], g) for k in ('tumour', 'ms')})
             save_checkpoint(f, dict(recon=recon, **pairs))
         pairs = load_checkpoint(f)
-        for k in ('tumour', 'ms'):
-            train_refiner(cat_pairs(pairs['synthetic'], pairs[k]), runs / f'refiner_{k}.pt', pairs['recon'], minutes=a.minutes_refiner,
-                          steps=a.refiner_steps, data=dict(synthetic=True, annotated=f'every {k} training subject'))
+        for k in ('tumour', 'ms', 'synthetic'):  # 'synthetic': no annotation at all (the self-supervised refiner)
+            ps, annotated = (pairs[k], None) if k == 'synthetic' else (cat_pairs(pairs['synthetic'], pairs[k]), f'every {k} training subject')
+            train_refiner(ps, runs / f'refiner_{k}.pt', pairs['recon'], minutes=a.minutes_refiner, steps=a.refiner_steps,
+                          data=dict(synthetic=True, annotated=annotated))
             export(runs / f'refiner_{k}.pt', assets / f'phantom_refiner_{k}.pt')
     print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}')

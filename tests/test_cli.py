@@ -186,7 +186,7 @@ def test_refine_from_the_command_line(tmp_path):
     assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4', '--healthy-only')
     r = run('train-refiner', '--data', str(cohort), '--out', str(rdir), '--steps', '2', '--synthetic', 'no')
     assert r.returncode == 2 and 'needs --annotated' in r.stderr
-    assert run_ok('train-refiner', '--data', cohort, '--out', rdir, '--steps', '2', '--batch', '4', '--annotated', '1', '--level', '200', '--recon-steps', '2')
+    assert run_ok('train-refiner', '--data', cohort, '--run', rdir, '--steps', '2', '--batch', '4', '--annotated', '1', '--level', '200', '--recon-steps', '2')  # --run: --out's other name
     ck = torch.load(rdir / 'refiner.pt', weights_only=True)
     split = json.loads((rdir / 'split.json').read_text())
     assert ck['config']['recon'] == dict(level=200, steps=2) and ck['config']['data']['annotated'] == sorted(split['train'])[:1]
