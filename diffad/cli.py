@@ -306,10 +306,14 @@ def benchmark_command(
     refine = len(healthy_train) > 0   # Behrendt et al. need healthy slices: for the healthy model and the synthetic anomalies
     if refine:
         _train_stage(run, 'diffusion_healthy', 'diffusion', healthy_train, .1 * minutes, dev, lr=2e-4, init=run / 'diffusion.pt')
-        if not (run / 'refiner.done').exists():
+        done = run / 'refiner.done'
+        if done.exists() and json.loads(done.read_text())['annotated'] != annotated:
+            raise ValueError(f"{out}: its refiner was trained with --annotated {json.loads(done.read_text())['annotated']}, not {annotated}: "
+                             "run again with that value, or use another --out")
+        if not done.exists():
             tr = train_refiner_command(data, run, layout, annotated, True, level, steps, minutes=.1 * minutes, steps=10**9, batch=batch,
                                        device=dev, patterns=patterns)
-            atomic_json(run / 'refiner.done', dict(step=tr.step, minutes=.1 * minutes, annotated=annotated))
+            atomic_json(done, dict(step=tr.step, minutes=.1 * minutes, annotated=annotated))
     else: print('benchmark: no healthy training slice, so no healthy diffusion model and no refiner: refine is left out', file=sys.stderr)
     model, sched, _ = load_run_model(run / 'diffusion.pt', 'diffusion', dev)
     plain, constrained = (load_run_model(run / f'{n}.pt', 'classifier', dev)[0] for n in ('classifier', 'classifier_constrained'))

@@ -61,6 +61,8 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
         assert m.shape == ref.shape and (m.affine == ref.affine).all()
     r = run(*map(str, args[:-2]), '--annotated', '99')   # more annotated subjects than training subjects
     assert r.returncode == 2 and '--annotated 99: the run has 7 training subjects' in r.stderr and 'Traceback' not in r.stderr
+    r = run(*map(str, args[:-2]), '--annotated', '1')    # the results folder's refiner was trained with 2
+    assert r.returncode == 2 and 'its refiner was trained with --annotated 2, not 1' in r.stderr
     stamp = (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns
     r2 = run(*map(str, args))   # everything is recorded: nothing is trained or computed again
     assert r2.returncode == 0 and (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns == stamp
