@@ -297,6 +297,10 @@ def benchmark_command(
     out, dev = Path(out), default_device(device)
     run = out / 'run'
     cache, split = prepare_run(data, run, layout, image_size, patterns=patterns)
+    if not split['val'] or not split['test']:
+        raise ValueError(f"{data}: its {sum(map(len, split.values()))} subjects split into {len(split['train'])} training, {len(split['val'])} "
+                         f"validation and {len(split['test'])} test subjects; the benchmark needs at least one validation and one test subject "
+                         "(a cohort of 9 or more subjects always has them)")
     if annotated > len(split['train']): raise ValueError(f"--annotated {annotated}: the run has {len(split['train'])} training subjects")
     train = SliceDataset(cache, subjects=split['train'])
     _train_stage(run, 'diffusion', 'diffusion', train, .5 * minutes, dev, lr=5e-4)

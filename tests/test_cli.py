@@ -201,3 +201,28 @@ def test_refine_from_the_command_line(tmp_path):
     (rdir / 'refiner.pt').unlink()
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--method', 'refine')
     assert r.returncode == 2 and 'diffad train-refiner' in r.stderr and not (tmp_path / 'm2').exists()
+
+def test_benchmark_without_healthy_training_slices_leaves_refine_out(tmp_path):
+    "A lesion column through every slice: no healthy slice, so no healthy model and no refiner; the other methods run."
+    import json, nibabel as nib, numpy as np
+    cohort, out = tmp_path / 'cohort', tmp_path / 'results'
+    import shutil
+    assert run_ok('synth', '--out', cohort, '--kind', 'ms', '--subjects', '10', '--shape', '32', '32', '24', '--seed', '5')
+    small = tmp_path / 'small'   # 5 subjects split 4/0/1: no validation subject, a clear error before any training
+    for f in sorted(cohort.iterdir())[:5]: shutil.copytree(f, small / f.name)
+    r = run(*map(str, ('benchmark', '--data', small, '--out', tmp_path / 'r5', '--minutes', '1', '--image-size', '32')))
+    assert r.returncode == 2 and 'split into 4 training, 0 validation and 1 test subjects' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path / 'r5' / 'run' / 'diffusion.pt').exists()
+    for f in cohort.glob('*/*_seg.nii.gz'):
+        img = nib.load(f); seg = np.asarray(img.dataobj).copy()
+        seg[14:18, 14:18, :] = 1
+        nib.save(nib.Nifti1Image(seg, img.affine, img.header), f)
+    r = run(*map(str, ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.05', '--image-size', '32', '--steps', '2',
+                       '--level', '200', '--batch', '8')))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'no healthy training slice' in r.stderr and 'refine is left out' in r.stderr
+    res = json.loads((out / 'results.json').read_text())
+    methods = [row['method'] for row in res['rows']]
+    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy residual' not in methods and len(methods) == 12
+    assert res['settings']['refiner'] == 'left out: no healthy training slice'
+    assert not (out / 'run' / 'diffusion_healthy.pt').exists() and not (out / 'run' / 'refiner.pt').exists()
