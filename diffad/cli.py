@@ -334,8 +334,7 @@ def benchmark_command(
     methods = method_table(model, plain, constrained, sched, level, steps, chosen,
                            ('gradient', 'integrated_gradients', 'expected_gradients'), refs)
     if refine:
-        healthy, hsched, _ = load_run_model(run / 'diffusion_healthy.pt', 'diffusion', dev)
-        refiner, _, rcfg = load_run_model(run / 'refiner.pt', 'refiner', dev)
+        healthy, hsched, refiner, rcfg = load_run(run, 'refine', device=dev)
         methods.update(refine_methods(healthy, hsched, refiner, **rcfg['recon']))
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev)

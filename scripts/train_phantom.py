@@ -9,14 +9,15 @@ into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the no
 diffusion model is trained on the training slices of both cohorts (healthy and diseased slices, as
 Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices), and one
 attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned from the
-plain one with the gradient constraint (BCE form, lambda 1000), and a diffusion model of healthy slices
-only (Behrendt et al.'s pseudo-healthy reconstructions, `10_refine`), fine-tuned from the first one on the
-healthy training slices of both cohorts, and one refiner per pathology (Behrendt et al.'s segmentation
-UNet on slice / pseudo-healthy pairs) trained on synthetic anomalies in the healthy training slices of
-both cohorts plus every annotated training slice of its pathology, and one on the synthetic anomalies alone; the pairs (reconstructions at L=500,
-10 DDPM steps, by the healthy model) are made once and kept in the runs folder. A stage with 0 minutes is skipped. Checkpoints
-are resumable (rerunning continues where a run stopped); the EMA weights are exported in float16
-with their configuration to the assets folder, which the notebooks and `diffad demo` load.
+plain one with the gradient constraint (BCE form, lambda 1000); for Behrendt et al. (`10_refine`) a
+diffusion model of healthy slices only, fine-tuned from the first one on the healthy training slices of
+both cohorts, and three refiners (the segmentation UNet on slice / pseudo-healthy pairs): one per
+pathology, trained on synthetic anomalies in the healthy training slices of both cohorts plus every
+annotated training slice of that pathology, and one on the synthetic anomalies alone. Their pairs
+(reconstructions at L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs
+folder. A stage with 0 minutes (or 0 refiner steps) is skipped. Checkpoints are resumable (rerunning
+continues where a run stopped); the EMA weights are exported in float16 with their configuration to
+the assets folder, which the notebooks and `diffad demo` load.
 """
 import argparse, time
 from pathlib import Path
