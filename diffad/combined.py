@@ -7,15 +7,13 @@ from __future__ import annotations
 from typing import Callable
 import torch
 from torch import nn, Tensor
-from fastprogress.fastprogress import progress_bar
+from .core import Memo
 from .schedules import NoiseSchedule
-from .wolleb import Memo, wolleb_detect, partial_diffusion_detect, detect_dataset
+from .wolleb import wolleb_detect
 from .attribution import attribution_detect
-from .metrics import best_dice
 
 # %% auto #0
-__all__ = ['PHANTOM_SCALES', 'DEFAULT_SCALES', 'suspicion_mask', 'masked_detect', 'fuse_maps', 'fused_detect',
-           'select_on_validation', 'method_table']
+__all__ = ['suspicion_mask', 'masked_detect', 'fuse_maps', 'fused_detect']
 
 # %% ../nbs/09_combined.ipynb #3b7abd22
 def suspicion_mask(
@@ -36,7 +34,7 @@ def masked_detect(
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, scale:float=100., steps:int=25, # as in `wolleb_detect`
     attribution:str='gradient', healthy:int=0, references:Tensor|None=None,
-    memo:Memo|None=None, # share the encoding with other detectors (see `diffad.wolleb.Memo`)
+    memo:Memo|None=None, # share the encoding with other detectors (see `diffad.core.Memo`)
 ) -> dict: # 'map', 'recon', 'mask', 'seconds_reused'
     "Wolleb's detector with the guidance restricted to the classifier's suspicion mask."
     m = suspicion_mask(clf, x, attribution, healthy, references)
@@ -55,59 +53,9 @@ def fused_detect(
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, scale:float=100., steps:int=25, # as in `wolleb_detect`
     attribution:str='gradient', healthy:int=0, references:Tensor|None=None,
-    memo:Memo|None=None, # reuse the combined detector's result for this batch (see `diffad.wolleb.Memo`)
+    memo:Memo|None=None, # reuse the combined detector's result for this batch (see `diffad.core.Memo`)
 ) -> dict: # 'map', 'recon', 'residual', 'attribution', 'seconds_reused'
     "The combined detector's residual fused with the classifier's attribution map of the input."
     r = wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, memo=memo)
     a = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references)['map']
     return dict(map=fuse_maps(r['map'], a), recon=r['recon'], residual=r['map'], attribution=a, seconds_reused=r['seconds_reused'])
-
-# %% ../nbs/09_combined.ipynb #0a89a11a
-def select_on_validation(
-    make_detect:Callable, # value -> detector (x -> {'map': ...})
-    val, # validation `SliceDataset` (or subset)
-    values:list, # candidate values
-    batch_size:int=16, device='cpu', progress:bool=True,
-) -> tuple: # best value, {value: pooled validation Dice*}
-    "The value whose detector has the best pooled Dice* on `val`."
-    scores = {}
-    for v in (progress_bar(values, leave=False) if progress else values):
-        r = detect_dataset(make_detect(v), val, batch_size, device, progress=False)
-        b = r['brains'].bool()
-        scores[v] = best_dice(r['maps'][b], r['masks'].bool()[b])[0]
-    return max(scores, key=scores.get), scores
-
-# %% ../nbs/09_combined.ipynb #fff96b17
-PHANTOM_SCALES = dict(tumour=dict(wolleb=30., combined=30., masked=100., fused=30.),  # chosen on the validation
-                      ms=dict(wolleb=100., combined=100., masked=100., fused=100.))  # subjects (results below)
-DEFAULT_SCALES = PHANTOM_SCALES['tumour']
-
-def method_table(
-    model=None, # ε-model (None: no diffusion-based method)
-    plain=None, # Wolleb's noisy classifier (None: skip the methods that need it)
-    constrained=None, # the attribution-constrained noisy classifier (None: skip the methods that need it)
-    sched=None, # the diffusion model's schedule
-    level:int=500, steps:int=25, # L and DDIM steps of each half
-    scales:dict|None=None, # guidance scale per guided method (default `DEFAULT_SCALES`)
-    attributions:tuple=('gradient',), # attribution maps to include ('gradient', 'integrated_gradients', 'expected_gradients')
-    references:Tensor|None=None, # (N,C,H,W) background slices for expected gradients
-    seed:int=0, # for the stochastic methods (partial diffusion, expected gradients)
-    memo:bool=True, # share encodes and decodes between the detectors
-) -> dict: # name -> (detector x -> {'map', ...}, settings dict)
-    "Every detector the given networks allow, with its settings."
-    sc, out, m = {**DEFAULT_SCALES, **(scales or {})}, {}, (Memo() if memo else None)
-    gen = lambda: torch.Generator().manual_seed(seed)
-    for cname, clf in (('plain', plain), ('constrained', constrained)):
-        for a in (attributions if clf is not None else ()):
-            out[f'attribution {a} ({cname})'] = (lambda x, clf=clf, a=a, g=gen(): attribution_detect(clf, x, a, references=references, generator=g),
-                                                 dict(classifier=cname, attribution=a))
-    if model is None: return out
-    d = dict(level=level, steps=steps)
-    if plain is not None: out['wolleb'] = (lambda x: wolleb_detect(model, plain, sched, x, level, sc['wolleb'], steps, memo=m), dict(d, classifier='plain', scale=sc['wolleb']))
-    if constrained is not None:
-        out['combined'] = (lambda x: wolleb_detect(model, constrained, sched, x, level, sc['combined'], steps, memo=m), dict(d, classifier='constrained', scale=sc['combined']))
-        out['masked'] = (lambda x: masked_detect(model, constrained, sched, x, level, sc['masked'], steps, memo=m), dict(d, classifier='constrained', scale=sc['masked']))
-        out['fused'] = (lambda x: fused_detect(model, constrained, sched, x, level, sc['fused'], steps, memo=m), dict(d, classifier='constrained', scale=sc['fused']))
-    out['reconstruction'] = (lambda x: wolleb_detect(model, None, sched, x, level, 0., steps, memo=m), dict(d, scale=0.))
-    out['partial diffusion'] = (lambda x, g=gen(): partial_diffusion_detect(model, sched, x, level, steps, generator=g), d)
-    return out

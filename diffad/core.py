@@ -4,13 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #1bd7c52a
 from __future__ import annotations
-import os, random
+import contextlib, json, os, random, shutil, time, uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Iterator
 import numpy as np
 import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['default_device', 'seed_everything', 'show_images', 'toy_images', 'markdown_table']
+__all__ = ['default_device', 'seed_everything', 'show_images', 'toy_images', 'markdown_table', 'atomic_write', 'write_json',
+           'Memo']
 
 # %% ../nbs/00_core.ipynb #70d34a8c
 def default_device(
@@ -20,7 +24,7 @@ def default_device(
     name = prefer or os.environ.get('DIFFAD_DEVICE') or ('cuda' if torch.cuda.is_available() else 'cpu')
     dev = torch.device(name)
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was asked for (DIFFAD_DEVICE or prefer) but CUDA is not available")
+        raise ValueError(f"device {name!r} was asked for (DIFFAD_DEVICE or prefer) but CUDA is not available")
     return dev
 
 # %% ../nbs/00_core.ipynb #39d2e202
@@ -105,3 +109,73 @@ def markdown_table(
     fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '|'.join('---' for _ in cols) + '|']
     return '\n'.join(lines + ['| ' + ' | '.join(fmt(r.get(c, '')) for c in cols) + ' |' for r in rows])
+
+# %% ../nbs/00_core.ipynb #4a30522a
+def _fsync(path:Path):
+    "Flush a file (or a folder's entry list) to disk."
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def _remove(path:Path):
+    "Remove a file or folder, if it is there."
+    if path.is_dir() and not path.is_symlink(): shutil.rmtree(path, ignore_errors=True)
+    else: path.unlink(missing_ok=True)
+
+@contextlib.contextmanager
+def atomic_write(
+    path:str|Path, # the file (or folder) to write; its parent folder is created if needed
+    folder:bool=False, # write a folder (the temporary is created empty) rather than a file
+    replace:bool=True, # an existing `path` is replaced; False: an existing one is kept and the new one dropped
+) -> Iterator[Path]: # a temporary path beside `path` (same extension) to write to
+    "Write a file or folder under a unique temporary name beside `path`, then fsync it and rename it onto `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    ext = '.nii.gz' if path.name.endswith('.nii.gz') else path.suffix
+    tmp = path.with_name(f'.{path.name[:len(path.name) - len(ext)]}.{uuid.uuid4().hex[:8]}.tmp{ext}')
+    if folder: tmp.mkdir()
+    try:
+        yield tmp
+        for f in ([p for p in tmp.rglob('*') if p.is_file()] if folder else [tmp]): _fsync(f)
+        if path.exists() and not replace: _remove(tmp); return
+        old = path.with_name(tmp.name + '.old') if folder and path.exists() else None
+        if old is not None: os.replace(path, old)   # a folder cannot be renamed onto a non-empty one
+        os.replace(tmp, path); _fsync(path.parent)
+        if old is not None: _remove(old)
+    except BaseException:
+        _remove(tmp); raise
+
+def write_json(
+    path:str|Path, # the JSON file
+    obj, # JSON-able
+) -> Path:
+    "Write `obj` as indented JSON, atomically (see `atomic_write`)."
+    with atomic_write(path) as tmp: tmp.write_text(json.dumps(obj, indent=1))
+    return Path(path)
+
+# %% ../nbs/00_core.ipynb #5240eb73
+class Memo:
+    "Remember deterministic results computed from a batch, with the seconds they took; an equal batch gets them back."
+    def __init__(self, max_mb:float=512): # memory bound; the least recently used results go first
+        self.items, self.max_bytes, self.nbytes, self.hits = OrderedDict(), max_mb * 2**20, 0, 0
+
+    def __call__(self,
+        key, # hashable description of the computation (everything but the batch)
+        x:Tensor, # the batch it is computed from
+        fn:Callable[[Tensor], object], # the computation, fn(x)
+    ) -> tuple: # fn(x), and the seconds it cost if it was reused (0 when computed now)
+        k = (key, tuple(x.shape), x.dtype, x.device, x.double().sum().item())
+        hit = self.items.get(k)
+        if hit is not None and torch.equal(hit[0], x):
+            self.items.move_to_end(k); self.hits += 1
+            return hit[1], hit[2]
+        t0 = time.perf_counter(); out = fn(x)
+        cost = time.perf_counter() - t0 + (out.get('seconds_reused', 0.) if isinstance(out, dict) else 0.)
+        self.items[k] = (x, out, cost); self.nbytes += _nbytes((x, out))
+        while len(self.items) > 1 and self.nbytes > self.max_bytes: self.nbytes -= _nbytes(self.items.popitem(last=False)[1][:2])
+        return out, 0.
+
+def _nbytes(obj) -> int:
+    "Bytes held by the tensors in a (nested) tuple, list or dict."
+    if isinstance(obj, Tensor): return obj.numel() * obj.element_size()
+    if isinstance(obj, dict): obj = list(obj.values())
+    return sum(map(_nbytes, obj)) if isinstance(obj, (tuple, list)) else 0

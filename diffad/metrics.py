@@ -4,14 +4,18 @@
 
 # %% ../nbs/06_metrics.ipynb #9dba39db
 from __future__ import annotations
-import math
+import math, time
+from typing import Callable
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice', 'otsu_threshold', 'median_filter',
-           'mean_std', 'image_scores', 'evaluate_maps', 'validation_threshold', 'metrics_row']
+           'mean_std', 'image_scores', 'evaluate_maps', 'validation_threshold', 'metrics_row', 'detect_dataset',
+           'evaluate_detector', 'select_on_validation', 'most_lesion']
 
 # %% ../nbs/06_metrics.ipynb #82134d5f
 def binary_curve(
@@ -160,3 +164,65 @@ def metrics_row(
     f = lambda ms: f'{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}'
     row = {k: f(res[f'{k}_{per}']) for k in ('dice', 'dice_star', 'auroc', 'auprc') if f'{k}_{per}' in res}
     return dict(row, image_auroc=round(res['image_auroc'], digits))
+
+# %% ../nbs/06_metrics.ipynb #d7498480
+def detect_dataset(
+    detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
+    ds, # a `SliceDataset` (items: image, label, mask, brain, id, z)
+    batch_size:int=16,
+    device:str|torch.device='cpu',
+    progress:bool=True,
+) -> dict: # maps, masks, brains (N,1,H,W); labels (N,); ids, z (lists); seconds_per_slice
+    "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
+    if len(ds) == 0: raise ValueError(f"detect_dataset: the dataset has no slice ({ds!r})")
+    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
+    out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
+    t0, reused = time.perf_counter(), 0.
+    for b in (progress_bar(dl, leave=False) if progress else dl):
+        r = detect(b['image'].to(device))
+        out['maps'].append(r['map'].cpu() * b['brain'])  # maps are zero outside the brain
+        reused += r.get('seconds_reused', 0.)  # what work shared with other detectors cost when it was done
+        for k, key in (('masks', 'mask'), ('brains', 'brain'), ('labels', 'label')): out[k].append(b[key])
+        out['ids'] += list(b['id']); out['z'] += [int(z) for z in b['z']]
+    secs = (time.perf_counter() - t0 + reused) / len(ds)  # the cost of this detector run on its own
+    return {**{k: torch.cat(v) for k, v in out.items() if k not in ('ids', 'z')}, 'ids': out['ids'], 'z': out['z'], 'seconds_per_slice': secs}
+
+def evaluate_detector(
+    detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
+    test, # `SliceDataset` (or subset) the metrics are reported on
+    val=None, # slices of other subjects to choose the Dice threshold on (None: no thresholded Dice)
+    batch_size:int=16, device:str|torch.device='cpu',
+    median:int|None=None, # median-filter size applied before scoring
+    progress:bool=True,
+) -> dict: # `evaluate_maps`'s metrics, plus 'seconds_per_slice' and the test maps under 'maps'
+    "Score a detector on `test`, with Dice at the threshold that is best on `val`."
+    thr = None
+    if val is not None:
+        v = detect_dataset(detect, val, batch_size, device, progress)
+        thr = validation_threshold(v['maps'], v['masks'], v['brains'], median)
+    r = detect_dataset(detect, test, batch_size, device, progress)
+    e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], thr, r['labels'], median)
+    return dict(e, seconds_per_slice=r['seconds_per_slice'], maps=r)
+
+# %% ../nbs/06_metrics.ipynb #d8e2c442
+def select_on_validation(
+    make_detect:Callable, # value -> detector (x -> {'map': ...})
+    val, # validation `SliceDataset` (or subset)
+    values:list, # candidate values
+    batch_size:int=16, device='cpu', progress:bool=True,
+) -> tuple: # best value, {value: pooled validation Dice*}
+    "The value whose detector has the best pooled Dice* on `val`."
+    scores = {}
+    for v in (progress_bar(values, leave=False) if progress else values):
+        r = detect_dataset(make_detect(v), val, batch_size, device, progress=False)
+        b = r['brains'].bool()
+        scores[v] = best_dice(r['maps'][b], r['masks'].bool()[b])[0]
+    return max(scores, key=scores.get), scores
+
+def most_lesion(
+    ds, # a `SliceDataset`
+    n:int=2, # how many
+) -> list[int]: # indices into `ds`, most lesion first
+    "The `n` slices of `ds` with the largest lesion area (for figures)."
+    area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
+    return [int(i) for i in np.argsort(-area, kind='stable')[:n]]

@@ -5,19 +5,18 @@
 # %% ../nbs/10_refine.ipynb #1ab6f850
 from __future__ import annotations
 import math
-from pathlib import Path
 from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
+from .core import Memo
 from .schedules import NoiseSchedule
-from .unet import UNet
-from .wolleb import Memo, partial_diffusion_detect, resume_run
+from .unet import Refiner
+from .wolleb import partial_diffusion_detect
 
 # %% auto #0
-__all__ = ['SMALL_REFINER', 'blob_masks', 'synthetic_anomalies', 'Refiner', 'dice_bce_loss', 'make_pairs', 'cat_pairs',
-           'train_refiner', 'refine_detect', 'refine_methods']
+__all__ = ['blob_masks', 'synthetic_anomalies', 'dice_bce_loss', 'refiner_loss', 'make_pairs', 'cat_pairs', 'refine_detect']
 
 # %% ../nbs/10_refine.ipynb #b8249850
 def blob_masks(
@@ -68,25 +67,6 @@ def synthetic_anomalies(
     out = torch.where(region, (1 - alpha) * x + alpha * fill, x)
     return out, (out != x).any(1, keepdim=True).to(x)
 
-# %% ../nbs/10_refine.ipynb #5ca87899
-class Refiner(nn.Module):
-    "Behrendt et al.'s segmentation network: a UNet on [x, x̂, |x − x̂|] -> lesion logits."
-    def __init__(self,
-        in_ch:int=4, # contrasts of a slice
-        residual:bool=True, # also feed |x − x̂|
-        widths:tuple=(32, 64, 64), n_res:int=1, attn_levels:tuple=(2,), head_ch:int=32, # the UNet (see `03_unet`)
-    ):
-        super().__init__()
-        self.residual = residual
-        self.net = UNet(in_ch=(3 if residual else 2) * in_ch, out_ch=1, widths=widths, n_res=n_res, attn_levels=attn_levels, head_ch=head_ch)
-
-    def forward(self,
-        x:Tensor, # (B,C,H,W) slices
-        x_hat:Tensor, # (B,C,H,W) their pseudo-healthy reconstructions
-    ) -> Tensor: # (B,1,H,W) lesion logits
-        inp = torch.cat([x, x_hat] + ([(x - x_hat).abs()] if self.residual else []), 1)
-        return self.net(inp, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
-
 # %% ../nbs/10_refine.ipynb #b6958bf4
 def dice_bce_loss(
     logits:Tensor, # (B,1,H,W) predicted lesion logits
@@ -97,6 +77,16 @@ def dice_bce_loss(
     p, t = logits.sigmoid().flatten(1), target.to(logits).flatten(1)
     dice = (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
     return (1 - dice).mean() + F.binary_cross_entropy_with_logits(logits, target.to(logits))
+
+def refiner_loss(
+    refiner:nn.Module, # a `Refiner`
+    batch:tuple, # (x, x̂, mask): slices (B,C,H,W), reconstructions (B,C,H,W), lesion masks (B,1,H,W)
+) -> Tensor: # scalar
+    "`dice_bce_loss` of the refiner on a batch of pairs, each flipped left–right with probability 1/2."
+    x, r, t = batch
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+    x, r, t = (torch.where(flip, v.flip(-1), v) for v in (x, r, t))
+    return dice_bce_loss(refiner(x, r), t)
 
 # %% ../nbs/10_refine.ipynb #83a64e7b
 def make_pairs(
@@ -126,36 +116,6 @@ def cat_pairs(*pairs:dict) -> dict:
     "Several sets of pairs as one."
     return {k: torch.cat([p[k] for p in pairs]) for k in ('x', 'recon', 'mask')}
 
-# %% ../nbs/10_refine.ipynb #4ec49e54
-SMALL_REFINER = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)
-
-def train_refiner(
-    pairs:dict, # from `make_pairs` / `cat_pairs`
-    ckpt:str|Path, # checkpoint file; resumed from if it exists
-    recon:dict, # how the pairs' reconstructions were made: {'schedule', 'T', 'level', 'steps'}
-    steps:int|None=None, minutes:float|None=None, # budget (whichever ends first)
-    model:dict|None=None, # `Refiner` hyperparameters (default `SMALL_REFINER`)
-    residual:bool=True, # feed |x − x̂| as well
-    batch_size:int=16, lr:float=1e-3, ema_decay:float=0.99, device=None, progress:bool=True, seed:int=0,
-    data:dict|None=None, # what the pairs were made of (recorded in the configuration)
-):
-    "Train (or resume) a `Refiner` on pairs with Dice + BCE; returns the `Trainer`."
-    from diffad.training import Trainer
-    cfg = dict(kind='refiner', in_ch=int(pairs['x'].shape[1]), model=dict(model or SMALL_REFINER, residual=residual),
-               schedule=recon['schedule'], T=int(recon['T']), recon=dict(level=int(recon['level']), steps=int(recon['steps'])),
-               **({'data': dict(data)} if data else {}))
-    ds = torch.utils.data.TensorDataset(pairs['x'], pairs['recon'], pairs['mask'])
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
-    def loss(m, b):
-        x, r, t = b
-        flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
-        x, r, t = (torch.where(flip, v.flip(-1), v) for v in (x, r, t))
-        return dice_bce_loss(m(x, r), t)
-    tr = Trainer(Refiner(in_ch=cfg['in_ch'], **cfg['model']), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200,
-                 device=device, seed=seed, config=cfg)
-    resume_run(tr, ckpt)
-    return tr.fit(steps=steps, minutes=minutes, progress=progress)
-
 # %% ../nbs/10_refine.ipynb #ed1759aa
 def refine_detect(
     model:Callable, sched:NoiseSchedule, # the healthy diffusion model and its schedule
@@ -163,24 +123,10 @@ def refine_detect(
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, steps:int=25, # as the refiner's training pairs were made
     generator:torch.Generator|None=None,
-    memo:Memo|None=None, # share the reconstruction of a batch between refiners (see `diffad.wolleb.Memo`)
+    memo:Memo|None=None, # share the reconstruction of a batch between refiners (see `diffad.core.Memo`)
 ) -> dict: # 'map' (B,1,H,W), the lesion probability (or the residual), 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused'
     "Behrendt et al.'s detector: a partial-diffusion reconstruction, then the refiner's lesion probability."
     recon = lambda x: partial_diffusion_detect(model, sched, x, level, steps, generator)
     r, reused = memo(('partial_diffusion', id(model), level, steps), x, recon) if memo is not None else (recon(x), 0.)
     with torch.no_grad(): p = refiner(x, r['recon']).sigmoid() if refiner is not None else r['map']
     return dict(map=p, recon=r['recon'], residual=r['map'], seconds_reused=reused)
-
-# %% ../nbs/10_refine.ipynb #d5600a1a
-def refine_methods(
-    model:Callable, sched:NoiseSchedule, # the healthy diffusion model and its schedule
-    refiner:nn.Module|None=None, # a trained `Refiner` (None: the residual alone)
-    level:int=500, steps:int=25, # the refiner's reconstruction settings (its checkpoint's `config['recon']`)
-    seed:int=0, # the reconstructions' noise
-    memo:bool=True, # one reconstruction per batch for both detectors
-) -> dict: # name -> (detector, settings), like `diffad.combined.method_table`
-    "Behrendt et al.'s detectors for a benchmark: the healthy model's residual, and the refiner reading it."
-    m, g, d = (Memo() if memo else None), torch.Generator().manual_seed(seed), dict(level=level, steps=steps)
-    out = {'pseudo-healthy residual': (lambda x: refine_detect(model, sched, None, x, level, steps, g, m), d)}
-    if refiner is not None: out['refine'] = (lambda x: refine_detect(model, sched, refiner, x, level, steps, g, m), dict(d, classifier='refiner'))
-    return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #7f6823c0
 from __future__ import annotations
-import contextlib, itertools, os, random, tempfile, time, warnings
+import contextlib, os, random, time, warnings
 from copy import deepcopy
 from pathlib import Path
 import numpy as np
@@ -13,7 +13,7 @@ from torch import nn, Tensor
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler, SequentialSampler
 from fastprogress.fastprogress import progress_bar
-from .core import default_device, seed_everything
+from .core import default_device, seed_everything, atomic_write
 
 # %% auto #0
 __all__ = ['save_checkpoint', 'load_checkpoint', 'load_model_state', 'rng_state', 'set_rng_state', 'EMA', 'is_distributed',
@@ -36,28 +36,14 @@ def _check_plain(obj, where='checkpoint'):
                           "and plain Python types so that torch.load(weights_only=True) can read them")
 
 # %% ../nbs/04_training.ipynb #9bc91e1c
-def _umask() -> int:
-    "The process's file-creation mask."
-    m = os.umask(0); os.umask(m); return m
-
 def save_checkpoint(
     path:str|Path, # file to write; its directory is created if needed
     obj:dict, # tensors and plain Python types only
 ) -> Path:
-    "Write `obj` with `torch.save` atomically: to a temporary file in the same directory, then `os.replace`."
-    path = Path(path); _check_plain(obj)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it private (0600); give it the mode of a file created normally
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError): os.remove(tmp)
-        raise
-    return path
+    "Write `obj` with `torch.save` atomically (see `diffad.core.atomic_write`)."
+    _check_plain(obj)
+    with atomic_write(path) as tmp, open(tmp, 'wb') as f: torch.save(obj, f)
+    return Path(path)
 
 def load_checkpoint(
     path:str|Path, # a file written by `save_checkpoint`
@@ -68,7 +54,7 @@ def load_checkpoint(
     if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise RuntimeError(f"checkpoint {path} could not be read (truncated, corrupt or not a torch checkpoint): {e}") from e
+        raise ValueError(f"checkpoint {path} could not be read (truncated, corrupt or not a torch checkpoint): {e}") from e
 
 # %% ../nbs/04_training.ipynb #430d7de3
 def _few(xs, n=4): return ', '.join(xs[:n]) + (f', ... (+{len(xs) - n} more)' if len(xs) > n else '')
@@ -294,6 +280,22 @@ def to_device(b, device:torch.device):
     if isinstance(b, (list, tuple)): return type(b)(to_device(o, device) for o in b)
     return b
 
+# %% ../nbs/04_training.ipynb #6c355846
+class _BudgetBar:
+    "A progress bar in the unit of the budget: optimizer steps, or seconds of a time budget (elapsed / budget)."
+    def __init__(self, start:int, steps:int|None, minutes:float|None):
+        self.by_time, self.start = steps is None, start
+        total = round(60 * minutes) if self.by_time else steps - start
+        self.bar = progress_bar(range(max(total, 1)), leave=False); self.bar.update(0)
+
+    def update(self, step:int, seconds:float, comment:str=''):
+        self.bar.comment = f'{comment} step {step}' if self.by_time else comment
+        v = min(int(seconds) if self.by_time else step - self.start, self.bar.total)
+        if v > (self.bar.last_v or 0): self.bar.update(v)
+
+    def close(self):
+        if self.bar.last_v is not None: self.bar.update(self.bar.total)
+
 # %% ../nbs/04_training.ipynb #64f4d49b
 class Trainer:
     "Minimise `loss_fn(model, batch)` over batches from `dl` with AdamW, mixed precision, gradient clipping and an EMA."
@@ -308,6 +310,7 @@ class Trainer:
                  amp:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
                  ckpt_path:str|Path|None=None, # where `fit` saves checkpoints
                  ckpt_every:int|None=None, # save every this many steps (and always at the end of `fit`)
+                 ckpt_seconds:float|None=None, # also save when this many seconds have passed since the last save
                  cbs:list=(), # `Callback`s
                  device:str|torch.device|None=None, # default: `default_device()` (`cuda:LOCAL_RANK` under torchrun)
                  seed:int|None=0, # seed for all RNGs (plus the rank); `None` leaves them alone
@@ -324,8 +327,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.stream = BatchStream(shard_dataloader(dl, self.rank, self.world_size, seed=seed or 0))
         self.loss_fn, self.grad_clip, self.cbs, self.config = loss_fn, grad_clip, list(cbs), dict(config or {})
-        self.ckpt_path, self.ckpt_every = ckpt_path, ckpt_every
+        self.ckpt_path, self.ckpt_every, self.ckpt_seconds = ckpt_path, ckpt_every, ckpt_seconds
         self.step, self.losses, self.grad_norm = 0, [], None
+        self.saved_step, self.saved_at = 0, time.monotonic()  # the last checkpoint: its step and when it was written
 
     def _wrap_ddp(self, model):
         from torch.nn.parallel import DistributedDataParallel
@@ -354,24 +358,29 @@ class Trainer:
     def fit(self,
             steps:int|None=None, # train until this many optimizer steps in total
             minutes:float|None=None, # or until this much time has passed
-            progress:bool=True): # show a progress bar (on the main process)
+            progress:bool=True): # show a progress bar (on the main process): of steps, or of time when only `minutes` is given
         "Train until `steps` total steps or `minutes` of wall time, whichever comes first; returns `self`."
         if steps is None and minutes is None: raise ValueError("fit needs `steps` (total optimizer steps) or `minutes` (a time budget)")
         if steps is not None and self.step >= steps: return self
         t0, start = time.monotonic(), self.step
-        todo = range(self.step, steps) if steps is not None else itertools.count(self.step)
-        show = progress and self.is_main
-        bar = progress_bar(todo, total=None if steps is not None else 'noinfer') if show else todo
+        self.saved_step, self.saved_at = self.step, t0
+        bar = _BudgetBar(start, steps, minutes) if progress and self.is_main else None
         for cb in self.cbs: cb.before_fit(self)
-        for _ in bar:
+        while steps is None or self.step < steps:
             self.train_step(next(self.stream))
-            if show: bar.comment = f'loss {np.mean(self.losses[-20:]):.4f}'
+            if bar: bar.update(self.step, time.monotonic() - t0, f'loss {np.mean(self.losses[-20:]):.4f}')
             for cb in self.cbs: cb.after_step(self)
-            if self.ckpt_path is not None and self.ckpt_every and self.step % self.ckpt_every == 0: self.save()
+            if self.ckpt_path is not None and self._checkpoint_due(): self.save()
             if minutes is not None and any_process(time.monotonic() - t0 >= 60 * minutes, self.device): break
-        if self.ckpt_path is not None and self.step > start and not (self.ckpt_every and self.step % self.ckpt_every == 0): self.save()
+        if bar: bar.close()
+        if self.ckpt_path is not None and self.step > self.saved_step: self.save()
         for cb in self.cbs: cb.after_fit(self)
         return self
+
+    def _checkpoint_due(self) -> bool:
+        "Whether the step count or the clock (`ckpt_every`, `ckpt_seconds`) asks for a checkpoint now (all processes agree)."
+        if self.ckpt_every and self.step % self.ckpt_every == 0: return True
+        return bool(self.ckpt_seconds) and any_process(time.monotonic() - self.saved_at >= self.ckpt_seconds, self.device)
 
     def save(self, path:str|Path|None=None) -> Path:
         "Checkpoint everything needed to resume exactly (default path: `ckpt_path`). Under torchrun, call it on every process."
@@ -383,6 +392,7 @@ class Trainer:
                                    'optimizer': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step,
                                    'losses': torch.tensor(self.losses, dtype=torch.float64), 'ranks': ranks, 'config': self.config})
         if self.world_size > 1: dist.barrier()
+        self.saved_step, self.saved_at = self.step, time.monotonic()
         return path
 
     def resume(self, path:str|Path):

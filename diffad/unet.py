@@ -12,7 +12,8 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['timestep_embedding', 'TimeEmbedding', 'norm_groups', 'group_norm', 'zero_module', 'ResBlock', 'AttentionBlock',
-           'Down', 'Up', 'EmbSequential', 'check_input', 'Encoder', 'UNet', 'AttentionPool', 'EncoderClassifier']
+           'Down', 'Up', 'EmbSequential', 'check_input', 'Encoder', 'UNet', 'AttentionPool', 'EncoderClassifier',
+           'Refiner']
 
 # %% ../nbs/03_unet.ipynb #4dc38219
 def timestep_embedding(
@@ -262,3 +263,22 @@ class EncoderClassifier(nn.Module):
     ) -> Tensor: # (B,n_classes) logits
         t = check_input('EncoderClassifier', x, t, self.factor)
         return self.head(self.encoder(x, self.emb(t))[0])
+
+# %% ../nbs/03_unet.ipynb #ca5f8d13
+class Refiner(nn.Module):
+    "Behrendt et al.'s segmentation network: a UNet on [x, x̂, |x − x̂|] -> lesion logits."
+    def __init__(self,
+        in_ch:int=4, # contrasts of a slice
+        residual:bool=True, # also feed |x − x̂|
+        widths:tuple=(32, 64, 64), n_res:int=1, attn_levels:tuple=(2,), head_ch:int=32, # the UNet
+    ):
+        super().__init__()
+        self.residual = residual
+        self.net = UNet(in_ch=(3 if residual else 2) * in_ch, out_ch=1, widths=widths, n_res=n_res, attn_levels=attn_levels, head_ch=head_ch)
+
+    def forward(self,
+        x:Tensor, # (B,C,H,W) slices
+        x_hat:Tensor, # (B,C,H,W) their pseudo-healthy reconstructions
+    ) -> Tensor: # (B,1,H,W) lesion logits
+        inp = torch.cat([x, x_hat] + ([(x - x_hat).abs()] if self.residual else []), 1)
+        return self.net(inp, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))

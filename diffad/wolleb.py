@@ -4,25 +4,29 @@
 
 # %% ../nbs/07_wolleb.ipynb #ad9966ec
 from __future__ import annotations
-import time
-from collections import OrderedDict
-from pathlib import Path
 from typing import Callable
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from fastprogress.fastprogress import progress_bar
+from .core import Memo
 from .schedules import NoiseSchedule
 from .sampling import ddim_encode, ddim_decode, ddpm_sample, classifier_guidance
 
 # %% auto #0
-__all__ = ['SMALL_UNET', 'SMALL_CLASSIFIER', 'PHANTOM_SUBJECTS', 'classifier_loss', 'MeanClassifier', 'anomaly_map', 'Memo',
-           'wolleb_detect', 'partial_diffusion_detect', 'detect_dataset', 'evaluate_detector', 'make_schedule',
-           'run_config', 'build_model', 'train_run', 'resume_run', 'load_run_model', 'phantom_experiment',
-           'shipped_model', 'most_lesion']
+__all__ = ['noised_input', 'classifier_loss', 'MeanClassifier', 'anomaly_map', 'wolleb_detect', 'partial_diffusion_detect']
 
 # %% ../nbs/07_wolleb.ipynb #f4a68d4c
+def noised_input(
+    sched:NoiseSchedule,
+    x0:Tensor, # (B,C,H,W) clean slices in [-1,1]
+    generator:torch.Generator|None=None,
+    noised:bool=True, # False: the clean slices themselves, at t = 0
+) -> tuple[Tensor, Tensor]: # x_t (B,C,H,W), t (B,)
+    "A noisy classifier's training input: x_t ~ q(x_t | x_0) with t uniform in [0, T)."
+    if not noised: return x0, torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device)
+    t = torch.randint(0, sched.T, (x0.shape[0],), generator=generator, device=getattr(generator, 'device', 'cpu')).to(x0.device)
+    return sched.q_sample(x0, t, generator=generator)[0], t
+
 def classifier_loss(
     clf:nn.Module, # time-conditioned classifier, clf(x_t, t) -> (B, n_classes) logits
     sched:NoiseSchedule,
@@ -30,18 +34,10 @@ def classifier_loss(
     y:Tensor, # (B,) class labels (0 healthy, 1 diseased)
     generator:torch.Generator|None=None,
     noised:bool=True, # False: clean slices at t = 0 (a classifier for attribution maps, not guidance)
-    lam:float=0., # > 0: add λ · the attribution constraint of `08_attribution` (Wargnier-Dauchelle et al.)
-    attribution:str='gradient', # the constraint's attribution (see `diffad.attribution.constrained_loss`)
-    form:str='square', # the constraint's penalty, 'square' or 'bce'
 ) -> Tensor: # scalar
     "Cross-entropy of a noisy classifier on x_t ~ q(x_t | x_0), t uniform in [0, T) (Wolleb et al.)."
-    if noised:
-        t = torch.randint(0, sched.T, (x0.shape[0],), generator=generator, device=getattr(generator, 'device', 'cpu')).to(x0.device)
-        xt, _ = sched.q_sample(x0, t, generator=generator)
-    else: t, xt = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device), x0
-    if lam == 0: return F.cross_entropy(clf(xt, t), y.to(x0.device).long())
-    from diffad.attribution import constrained_loss  # the next notebook's constraint
-    return constrained_loss(clf, xt, y, t, lam, attribution, form, generator=generator)
+    xt, t = noised_input(sched, x0, generator, noised)
+    return F.cross_entropy(clf(xt, t), y.to(x0.device).long())
 
 # %% ../nbs/07_wolleb.ipynb #9f6abcac
 class MeanClassifier(nn.Module):
@@ -56,34 +52,6 @@ def anomaly_map(
 ) -> Tensor: # (B,1,H,W)
     "Wolleb's anomaly map: the absolute difference summed over channels."
     return (x - x_hat).abs().sum(1, keepdim=True)
-
-# %% ../nbs/07_wolleb.ipynb #5a2a99cf
-class Memo:
-    "Remember deterministic results computed from a batch, with the seconds they took; an equal batch gets them back."
-    def __init__(self, max_mb:float=512): # memory bound; the least recently used results go first
-        self.items, self.max_bytes, self.nbytes, self.hits = OrderedDict(), max_mb * 2**20, 0, 0
-
-    def __call__(self,
-        key, # hashable description of the computation (everything but the batch)
-        x:Tensor, # the batch it is computed from
-        fn:Callable[[Tensor], object], # the computation, fn(x)
-    ) -> tuple: # fn(x), and the seconds it cost if it was reused (0 when computed now)
-        k = (key, tuple(x.shape), x.dtype, x.device, x.double().sum().item())
-        hit = self.items.get(k)
-        if hit is not None and torch.equal(hit[0], x):
-            self.items.move_to_end(k); self.hits += 1
-            return hit[1], hit[2]
-        t0 = time.perf_counter(); out = fn(x)
-        cost = time.perf_counter() - t0 + (out.get('seconds_reused', 0.) if isinstance(out, dict) else 0.)
-        self.items[k] = (x, out, cost); self.nbytes += _nbytes((x, out))
-        while len(self.items) > 1 and self.nbytes > self.max_bytes: self.nbytes -= _nbytes(self.items.popitem(last=False)[1][:2])
-        return out, 0.
-
-def _nbytes(obj) -> int:
-    "Bytes held by the tensors in a (nested) tuple, list or dict."
-    if isinstance(obj, Tensor): return obj.numel() * obj.element_size()
-    if isinstance(obj, dict): obj = list(obj.values())
-    return sum(map(_nbytes, obj)) if isinstance(obj, (tuple, list)) else 0
 
 # %% ../nbs/07_wolleb.ipynb #6330d192
 def wolleb_detect(
@@ -132,169 +100,3 @@ def partial_diffusion_detect(
     xL, _ = sched.q_sample(x, torch.full((x.shape[0],), level, device=x.device), generator=generator)
     recon = ddpm_sample(model, sched, xL, steps, level, generator=generator, progress=progress)
     return dict(map=anomaly_map(x, recon), recon=recon)
-
-# %% ../nbs/07_wolleb.ipynb #16297e7b
-def detect_dataset(
-    detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
-    ds, # a `SliceDataset` (items: image, label, mask, brain, id, z)
-    batch_size:int=16,
-    device:str|torch.device='cpu',
-    progress:bool=True,
-) -> dict: # maps, masks, brains (N,1,H,W); labels (N,); ids, z (lists); seconds_per_slice
-    "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
-    out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
-    t0, reused = time.perf_counter(), 0.
-    for b in (progress_bar(dl, leave=False) if progress else dl):
-        r = detect(b['image'].to(device))
-        out['maps'].append(r['map'].cpu() * b['brain'])  # maps are zero outside the brain
-        reused += r.get('seconds_reused', 0.)  # what work shared with other detectors cost when it was done
-        for k, key in (('masks', 'mask'), ('brains', 'brain'), ('labels', 'label')): out[k].append(b[key])
-        out['ids'] += list(b['id']); out['z'] += [int(z) for z in b['z']]
-    secs = (time.perf_counter() - t0 + reused) / max(len(ds), 1)  # the cost of this detector run on its own
-    return {**{k: torch.cat(v) for k, v in out.items() if k not in ('ids', 'z')}, 'ids': out['ids'], 'z': out['z'], 'seconds_per_slice': secs}
-
-def evaluate_detector(
-    detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
-    test, # `SliceDataset` (or subset) the metrics are reported on
-    val=None, # slices of other subjects to choose the Dice threshold on (None: no thresholded Dice)
-    batch_size:int=16, device:str|torch.device='cpu',
-    median:int|None=None, # median-filter size applied before scoring
-    progress:bool=True,
-) -> dict: # `evaluate_maps`'s metrics, plus 'seconds_per_slice' and the test maps under 'maps'
-    "Score a detector on `test`, with Dice at the threshold that is best on `val`."
-    from diffad.metrics import evaluate_maps, validation_threshold
-    thr = None
-    if val is not None:
-        v = detect_dataset(detect, val, batch_size, device, progress)
-        thr = validation_threshold(v['maps'], v['masks'], v['brains'], median)
-    r = detect_dataset(detect, test, batch_size, device, progress)
-    e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], thr, r['labels'], median)
-    return dict(e, seconds_per_slice=r['seconds_per_slice'], maps=r)
-
-# %% ../nbs/07_wolleb.ipynb #1808376a
-SMALL_UNET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # 1.2 M parameters
-SMALL_CLASSIFIER = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)
-
-def make_schedule(name:str='linear', T:int=1000) -> NoiseSchedule:
-    "A schedule by name: 'linear' (Ho et al., as Wolleb uses) or 'cosine'."
-    if name not in ('linear', 'cosine'): raise ValueError(f"schedule must be 'linear' or 'cosine', got {name!r}")
-    return getattr(NoiseSchedule, name)(T)
-
-def run_config(kind:str, ds, model:dict, schedule:str='linear', T:int=1000) -> dict:
-    "The plain-value configuration stored with a diffusion model or classifier trained on `ds`."
-    return dict(kind=kind, in_ch=int(ds[0]['image'].shape[0]), model=dict(model), schedule=schedule, T=T,
-                slices=dict(ds.meta['settings']))
-
-# %% ../nbs/07_wolleb.ipynb #9fee2f2e
-def build_model(cfg:dict) -> nn.Module:
-    "The (untrained) network a run configuration describes."
-    from diffad.unet import UNet, EncoderClassifier
-    if cfg['kind'] == 'diffusion': return UNet(in_ch=cfg['in_ch'], **cfg['model'])
-    if cfg['kind'] == 'classifier': return EncoderClassifier(in_ch=cfg['in_ch'], n_classes=2, **cfg['model'])
-    if cfg['kind'] == 'refiner':  # Behrendt et al.'s segmentation UNet (`10_refine`)
-        from diffad.refine import Refiner
-        return Refiner(in_ch=cfg['in_ch'], **cfg['model'])
-    raise ValueError(f"unknown model kind {cfg['kind']!r}")
-
-def train_run(
-    kind:str, # 'diffusion' or 'classifier'
-    ds, # training `SliceDataset`
-    ckpt:str|Path, # checkpoint file; resumed from if it exists
-    steps:int|None=None, minutes:float|None=None, # budget (whichever ends first)
-    model:dict|None=None, # network hyperparameters (default SMALL_UNET / SMALL_CLASSIFIER)
-    schedule:str='linear', T:int=1000,
-    batch_size:int=16, lr:float=2e-4, ema_decay:float=0.999, device=None, progress:bool=True, seed:int=0,
-    noised:bool=True, # classifier: train on x_t (a guide for diffusion) or on clean slices at t = 0
-    lam:float=0., attribution:str='gradient', form:str='square', # classifier: the attribution constraint (08)
-    init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
-):
-    "Train (or resume) a diffusion model or a (noisy, optionally attribution-constrained) classifier on `ds`; returns the `Trainer`."
-    from diffad.training import Trainer, load_checkpoint, load_model_state
-    from diffad.schedules import eps_loss
-    cfg = run_config(kind, ds, model or (SMALL_UNET if kind == 'diffusion' else SMALL_CLASSIFIER), schedule, T)
-    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form))
-    elif not noised or lam: raise ValueError("noised and lam apply to classifiers only")
-    if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
-    sched = make_schedule(schedule, T)
-    loss = (lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])) if kind == 'diffusion' else \
-           (lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised, lam, attribution, form))
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
-    net = build_model(cfg)
-    tr = Trainer(net, loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, device=device, seed=seed, config=cfg)
-    if not resume_run(tr, ckpt) and init is not None:
-        src, _, icfg = load_run_model(init, kind)
-        if (icfg['model'], icfg['in_ch']) != (cfg['model'], cfg['in_ch']): raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
-        load_model_state(tr.model, src.state_dict(), init); tr.ema.model.load_state_dict(tr.model.state_dict())
-    return tr.fit(steps=steps, minutes=minutes, progress=progress)
-
-def resume_run(
-    tr, # a `Trainer` whose `config` describes the run
-    ckpt:str|Path, # its checkpoint file
-) -> bool: # whether it resumed
-    "Resume `tr` from `ckpt` if that exists; refuse a checkpoint trained with another configuration."
-    from diffad.training import load_checkpoint
-    if not Path(ckpt).exists(): return False
-    old = load_checkpoint(ckpt).get('config')
-    if old != tr.config: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {tr.config})")
-    tr.resume(ckpt); return True
-
-def _classifier_training(noised, lam, attribution, form) -> dict:
-    "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."
-    from diffad.attribution import ATTRIBUTIONS
-    if lam < 0: raise ValueError(f"lam (the constraint's weight λ) must be >= 0, got {lam}")
-    if attribution not in ATTRIBUTIONS + ('mix',): raise ValueError(f"attribution must be one of {ATTRIBUTIONS + ('mix',)}, got {attribution!r}")
-    if form not in ('square', 'bce'): raise ValueError(f"form must be 'square' or 'bce', got {form!r}")
-    if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form) if lam else {})))
-    return {}
-
-# %% ../nbs/07_wolleb.ipynb #2d838083
-def load_run_model(
-    path:str|Path, # a checkpoint written by `train_run` (or an exported weights file)
-    kind:str|None=None, # expected 'diffusion' or 'classifier' (None: any)
-    device=None,
-) -> tuple[nn.Module, NoiseSchedule, dict]:
-    "The EMA network of a run checkpoint, in eval mode, with its schedule and configuration."
-    from diffad.training import load_checkpoint, load_model_state
-    ck = load_checkpoint(path)
-    cfg = ck.get('config') or {}
-    if 'kind' not in cfg: raise ValueError(f"{path} is not a diffad model checkpoint (no configuration)")
-    if kind is not None and cfg['kind'] != kind: raise ValueError(f"{path} holds a {cfg['kind']} model, not a {kind} model")
-    m = build_model(cfg)
-    ema = ck.get('ema')
-    load_model_state(m, ema['model'] if ema else ck['model'], path)
-    return m.to(device or 'cpu').eval(), make_schedule(cfg['schedule'], cfg['T']).to(device or 'cpu'), cfg
-
-# %% ../nbs/07_wolleb.ipynb #d2fbf42d
-PHANTOM_SUBJECTS = 40
-
-def phantom_experiment(
-    cache:str|Path, # folder for the slice cache (built once, then memory-mapped)
-    subjects:int=PHANTOM_SUBJECTS, # subjects per pathology
-    size:int=64, # slice size
-    progress:bool=True,
-) -> tuple[Path, dict]: # cache path, {'tumour'|'ms': (train ids, val ids, test ids)}
-    "The slice cache and subject split of the phantom experiment (tumour and MS cohorts, seed 0)."
-    import itertools
-    from diffad.phantom import make_cohort
-    from diffad.data import SliceSettings, build_slice_cache, split_subjects
-    kinds = ('tumour', 'ms')
-    src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in kinds])
-    subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in kinds))
-    path = build_slice_cache(subs, cache, SliceSettings(size=size), src, n=2 * subjects, progress=progress)
-    return path, {k: split_subjects([f'phantom-{k}-{i:03d}' for i in range(subjects)], seed=0) for k in kinds}
-
-def shipped_model(name:str) -> Path:
-    "Path of a model shipped in the package: 'diffusion', 'classifier_tumour', 'classifier_ms', ..."
-    import importlib.resources
-    p = Path(str(importlib.resources.files('diffad'))) / 'assets' / f'phantom_{name}.pt'
-    if not p.exists(): raise FileNotFoundError(f"no shipped model {name!r} ({p}); train it with scripts/train_phantom.py")
-    return p
-
-def most_lesion(
-    ds, # a `SliceDataset`
-    n:int=2, # how many
-) -> list[int]: # indices into `ds`, most lesion first
-    "The `n` slices of `ds` with the largest lesion area (for figures)."
-    area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
-    return [int(i) for i in np.argsort(-area, kind='stable')[:n]]

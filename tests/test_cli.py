@@ -46,9 +46,9 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert '| cohort | method |' in r.stdout and '| cohort | combined |' in r.stdout
     res = json.loads((out / 'results.json').read_text())
     methods = [row['method'] for row in res['rows']]
-    assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial diffusion',
+    assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion',
             'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)',
-            'pseudo-healthy residual', 'refine'} <= set(methods) and len(methods) == 14
+            'pseudo-healthy-residual', 'refine'} <= set(methods) and len(methods) == 14
     assert set(res['settings']['scales']) == {'wolleb', 'combined', 'masked', 'fused'} and res['settings']['refiner'] == {'annotated': 2}
     rc = torch.load(out / 'run' / 'refiner.pt', weights_only=True)['config']
     assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic']
@@ -62,7 +62,11 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     r = run(*map(str, args[:-2]), '--annotated', '99')   # more annotated subjects than training subjects
     assert r.returncode == 2 and '--annotated 99: the run has 7 training subjects' in r.stderr and 'Traceback' not in r.stderr
     r = run(*map(str, args[:-2]), '--annotated', '1')    # the results folder's refiner was trained with 2
-    assert r.returncode == 2 and 'its refiner was trained with --annotated 2, not 1' in r.stderr
+    assert r.returncode == 2 and 'annotated: 2 when the run was made, 1 now' in r.stderr and 'another output folder' in r.stderr
+    stamp = (out / 'run' / 'diffusion.pt').stat().st_mtime_ns
+    r = run(*map(str, args[:11]), '--level', '100', *map(str, args[13:]))   # another L: refused, naming it, before any work
+    assert r.returncode == 2 and 'level: 200 when the run was made, 100 now' in r.stderr and 'Traceback' not in r.stderr
+    assert (out / 'run' / 'diffusion.pt').stat().st_mtime_ns == stamp
     stamp = (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns
     r2 = run(*map(str, args))   # everything is recorded: nothing is trained or computed again
     assert r2.returncode == 0 and (out / 'methods' / 'cohort_wolleb.json').stat().st_mtime_ns == stamp
@@ -223,6 +227,39 @@ def test_benchmark_without_healthy_training_slices_leaves_refine_out(tmp_path):
     assert 'no healthy training slice' in r.stderr and 'refine is left out' in r.stderr
     res = json.loads((out / 'results.json').read_text())
     methods = [row['method'] for row in res['rows']]
-    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy residual' not in methods and len(methods) == 12
+    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy-residual' not in methods and len(methods) == 12
     assert res['settings']['refiner'] == 'left out: no healthy training slice'
     assert not (out / 'run' / 'diffusion_healthy.pt').exists() and not (out / 'run' / 'refiner.pt').exists()
+
+def test_a_run_refuses_a_cohort_whose_subjects_changed(tmp_path):
+    "A subject added to the cohort after a run: refused, naming it, before any work (it could land in another part of the split)."
+    import shutil
+    cohort, extra, rdir = tmp_path / 'cohort', tmp_path / 'extra', tmp_path / 'run'
+    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
+    args = ('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '1', '--batch', '4')
+    assert run_ok(*args)
+    assert run_ok('synth', '--out', extra, '--kind', 'tumour', '--subjects', '1', '--shape', '32', '32', '24', '--seed', '4')
+    shutil.move(extra / 'phantom-tumour-000', cohort / 'phantom-tumour-new')
+    stamp = (rdir / 'diffusion.pt').stat().st_mtime_ns
+    r = run(*map(str, args[:-4]), '--steps', '2', '--batch', '4')
+    assert r.returncode == 2 and "subjects: 1 added ['phantom-tumour-new'], 0 removed" in r.stderr and 'Traceback' not in r.stderr
+    assert (rdir / 'diffusion.pt').stat().st_mtime_ns == stamp and len(list((rdir / 'cache').iterdir())) == 1   # nothing trained, nothing cached
+
+def test_a_killed_training_resumes_from_its_timed_checkpoint(tmp_path):
+    "A minutes-budgeted training writes a checkpoint on a clock; killed after it, the run resumes from it, losses and all."
+    import os, signal, time
+    cohort, rdir = tmp_path / 'cohort', tmp_path / 'run'
+    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '6')
+    p = subprocess.Popen(['diffad', 'train-diffusion', '--data', str(cohort), '--out', str(rdir), '--image-size', '32', '--batch', '4',
+                          '--minutes', '10', '--checkpoint-every', '2'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        t0 = time.time()
+        while not (rdir / 'diffusion.pt').exists() and time.time() - t0 < 300 and p.poll() is None: time.sleep(0.2)
+        assert (rdir / 'diffusion.pt').exists(), p.stderr.read().decode()[-2000:] if p.poll() is not None else 'no checkpoint within 300 s'
+        time.sleep(0.5)
+    finally: p.send_signal(signal.SIGKILL); p.wait()
+    ck = torch.load(rdir / 'diffusion.pt', weights_only=True)
+    assert 0 < ck['step'] < 200 and not [f for f in os.listdir(rdir) if f.endswith('.tmp.pt')]   # a time-based checkpoint, written whole
+    assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--batch', '4', '--steps', ck['step'] + 2)
+    ck2 = torch.load(rdir / 'diffusion.pt', weights_only=True)
+    assert ck2['step'] == ck['step'] + 2 and torch.equal(ck2['losses'][:ck['step']], ck['losses'])

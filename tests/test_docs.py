@@ -13,7 +13,7 @@ CHROMIUM = Path('/usr/bin/chromium')
 # notebook -> names whose show_doc API documentation must be on its page; has equations?
 PAGES = {'index': ([], True), '05_sampling': (['ddim_encode', 'ddim_sample'], True),
          '07_wolleb': (['wolleb_detect'], True), '08_attribution': (['integrated_gradients', 'attribution_constraint'], True),
-         '09_combined': (['method_table', 'fused_detect'], True), '12_cli': (['main'], False)}
+         '09_combined': (['masked_detect', 'fused_detect'], True), '10b_runs': (['train_run', 'Run'], False), '11_benchmark': (['detector', 'benchmark_cohort'], True), '12_cli': (['main'], False)}
 
 def page_name(nb:str) -> str: return _nbpath2html(Path(nb + '.ipynb')).name
 

@@ -81,7 +81,7 @@ def test_wheel_installs_and_runs_without_dev_tools(tmp_path):
     # Every module imports without them; the assets resolve inside the venv's site-packages.
     r = run(py, '-c', 'import importlib, json, pkgutil, sysconfig, torch, diffad\n'
             'mods = [importlib.import_module(f"diffad.{m.name}").__name__ for m in pkgutil.iter_modules(diffad.__path__)]\n'
-            'from diffad.wolleb import shipped_model\n'
+            'from diffad.runs import shipped_model\n'
             'print(json.dumps(dict(version=diffad.__version__, file=diffad.__file__, asset=str(shipped_model("diffusion")), '
             'site=sysconfig.get_path("purelib"), torch=torch.__version__, mods=mods)))')
     got = json.loads(r.stdout.strip().splitlines()[-1])
