@@ -133,22 +133,22 @@ def test_combined_and_attribution_from_the_command_line(tmp_path):
         r = run('evaluate', '--data', str(cohort), '--maps', str(maps))
         assert r.returncode == 0 and method in r.stdout, r.stderr
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'w'), '--method', 'wolleb')
-    assert r.returncode == 2 and 'no classifier (classifier.pt)' in r.stderr and not (tmp_path / 'w').exists()
+    assert r.returncode == 2 and 'no classifier.pt: train it with `diffad train-classifier' in r.stderr and not (tmp_path / 'w').exists()
 
 def test_detect_errors(tmp_path):
     cohort = tmp_path / 'cohort'
     assert run_ok('synth', '--out', cohort, '--subjects', '3', '--shape', '32', '32', '24')
     r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'missing'), '--out', str(tmp_path / 'm'))
-    assert r.returncode == 2 and 'no diffusion model' in r.stderr
+    assert r.returncode == 2 and 'no diffusion.pt: train it with `diffad train-diffusion' in r.stderr
     assert run_ok('train-diffusion', '--data', cohort, '--out', tmp_path / 'run', '--image-size', '32', '--steps', '1', '--batch', '4')
     r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'm'), '--level', '1000')
-    assert r.returncode == 2 and 'no classifier' in r.stderr  # wolleb needs the classifier first
+    assert r.returncode == 2 and 'no classifier.pt' in r.stderr  # wolleb needs the classifier first
     r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'm'), '--level', '1000', '--method', 'reconstruction')
     assert r.returncode == 2 and '--level must be in [0, 999]' in r.stderr
     r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'm'), '--method', 'magic')
     assert r.returncode == 2 and 'unknown method' in r.stderr
     r = run('train-diffusion', '--data', str(cohort), '--out', str(tmp_path / 'run'), '--image-size', '64', '--steps', '2')
-    assert r.returncode == 2 and 'another configuration' in r.stderr
+    assert r.returncode == 2 and 'image_size: 32 when the run was made, 64 now' in r.stderr
 
 def run_ok(*args):
     r = run(*map(str, args))
