@@ -142,8 +142,7 @@ class Protocol:
     scale_steps:int = 10 # DDIM steps of each half while choosing the scale
     attributions:tuple = ('gradient', 'integrated_gradients', 'expected_gradients') # attribution maps in the table
     references:int = 64 # training slices drawn as the background of expected gradients
-    split:tuple = (0.7, 0.1, 0.2) # train / validation / test fractions of the subjects
-    seed:int = 0
+    seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
 
 PROTOCOL = Protocol()
 

@@ -14,13 +14,12 @@ from .core import default_device, show_images, markdown_table, write_json, atomi
 from .phantom import KINDS, make_cohort
 from .data import DataError, write_cohort, load_subject, find_subjects, read_volume, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset
-from .runs import Run, train_run, train_run_refiner, slice_size, load_run_model
+from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
 from .benchmark import METHODS, detector, benchmark_cohort, phantom_demo, results_table
 
 # %% auto #0
-__all__ = ['FORMATS', 'CLASSIFIER_SLOT', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command',
-           'train_refiner_command', 'detect_command', 'save_preview', 'evaluate_command', 'add_format', 'parser',
-           'main']
+__all__ = ['FORMATS', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command', 'train_refiner_command',
+           'detect_command', 'save_preview', 'evaluate_command', 'add_format', 'parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #0218c7c0
 def synth(
@@ -111,19 +110,18 @@ def train_refiner_command(
                              device=default_device(device), copies=copies, seed=seed, ckpt_seconds=checkpoint_every)
 
 # %% ../nbs/12_cli.ipynb #74146a15
-CLASSIFIER_SLOT = dict(classifier='plain') # a classifier file stem -> the `Networks` field it fills (any other: 'constrained')
-
-def _detect_networks(run:Run, method:str, classifier:str|None, device):
-    "The run's networks for `method`, with `classifier` (a file stem) as its classifier; and that stem."
-    spec = METHODS.get(method)
-    if spec is None: raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    stem = classifier or ('classifier' if method == 'wolleb' else 'classifier_constrained')
-    slot = CLASSIFIER_SLOT.get(stem, 'constrained')
-    if method == 'wolleb': slot = 'plain'
-    needs = tuple(slot if n in ('classifier', 'plain', 'constrained') else n for n in spec.needs)
-    if method == 'pseudo-healthy-residual' and run.ckpt('refiner').exists(): needs += ('refiner',)  # reconstruct as the refiner does
-    nets = run.networks(needs, {slot: stem}, device)
-    return nets, slot, (stem if any(n in ('plain', 'constrained') for n in needs) else 'refiner' if method == 'refine' else None)
+def _detect_networks(run:Run, method:str, classifier:str|None, device) -> tuple:
+    "The run's networks for `method`, with `classifier` (a file stem) as its classifier; the classifier's `Networks` field and file stem."
+    if method not in METHODS: raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    needs = METHODS[method].needs
+    if 'classifier' in needs:  # attribution: the map of the plain classifier file, or of any other (constrained, clean)
+        slot = 'plain' if classifier == FILES['plain'] else 'constrained'
+        needs = tuple(slot if n == 'classifier' else n for n in needs)
+    else: slot = next((n for n in needs if n in ('plain', 'constrained')), None)
+    stem = (classifier or FILES[slot]) if slot else None
+    if method == 'pseudo-healthy-residual' and run.ckpt(FILES['refiner']).exists(): needs += ('refiner',)  # reconstruct as the refiner does
+    nets = run.networks(needs, {slot: stem} if slot else None, device)
+    return nets, slot, stem or ('refiner' if method == 'refine' else None)
 
 # %% ../nbs/12_cli.ipynb #22afd9dc
 def detect_command(
@@ -139,21 +137,21 @@ def detect_command(
     "Write one NIfTI anomaly map per subject (in its own space), PNG previews and detect.json."
     dev, r = default_device(device), Run(run)
     nets, slot, stem = _detect_networks(r, method, classifier, dev)
-    size = slice_size(load_run_model(r.ckpt(next(f for f, n in (('diffusion', nets.diffusion), ('diffusion_healthy', nets.healthy), (stem or '', 1)) if n is not None)))[2])
-    cache, sp = r.prepare(data, cohort_layout(layout, patterns), size, patterns=patterns)
+    cache, sp = r.prepare(data, cohort_layout(layout, patterns), slice_size(nets.config), patterns=patterns)
     refs = None
     if attribution.replace('-', '_') == 'expected_gradients':  # a background set: 64 training slices
         tr = SliceDataset(cache, subjects=sp['train'])
         refs = torch.stack([tr[int(i)]['image'] for i in torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))[:64]]).to(dev)
-    det = detector(method, nets, level, steps, scale, attribution.replace('-', '_'), slot, refs, seed)
+    det = detector(method, nets, level, steps, scale, attribution.replace('-', '_'), slot or 'constrained', refs, seed)
     ids = sum(sp.values(), []) if split == 'all' else sp[split]
     if not ids: raise ValueError(f"{data}: the run's split has no {split} subject")
-    meta = {m['id']: m for m in json.loads((cache / 'meta.json').read_text())['subjects']}
+    cmeta = json.loads((cache / 'meta.json').read_text())
+    meta, square = {m['id']: m for m in cmeta['subjects']}, cmeta['settings'].get('square')
     out, written, secs, zs = Path(out), [], [], {}
     with atomic_write(out, folder=True) as part:   # nothing partial is left: the folder appears when every map is written
         for sid in progress_bar(sorted(ids)):
             res = detect_dataset(det, SliceDataset(cache, subjects=[sid]), batch, dev, progress=False)
-            vol = slices_to_volume(res['maps'][:, 0], res['z'], tuple(meta[sid]['shape']), json.loads((cache / 'meta.json').read_text())['settings'].get('square'))
+            vol = slices_to_volume(res['maps'][:, 0], res['z'], tuple(meta[sid]['shape']), square)
             save_nifti(vol, np.asarray(meta[sid]['affine']), part / sid / f'{sid}_anomaly.nii.gz'); written.append(out / sid / f'{sid}_anomaly.nii.gz')
             save_preview(res, part / sid / f'{sid}_preview.png'); secs.append(res['seconds_per_slice']); zs[sid] = res['z']
         info = dict(method=method, level=det.settings.get('level', level), scale=det.settings.get('scale', scale), steps=det.settings.get('steps', steps),

@@ -5,7 +5,6 @@
 # %% ../nbs/09_combined.ipynb #1bed8ee1
 from __future__ import annotations
 from typing import Callable
-import torch
 from torch import nn, Tensor
 from .core import Memo
 from .schedules import NoiseSchedule

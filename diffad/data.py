@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_data.ipynb #58d58f1c
 from __future__ import annotations
-import fnmatch, hashlib, json, os, re, shutil, tempfile, uuid
+import fnmatch, hashlib, json, re
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from . import __version__
+from .core import atomic_write
 from .phantom import Subject, MODALITIES
 
 # %% auto #0
@@ -40,18 +41,11 @@ def save_nifti(
     affine:np.ndarray, # (4,4) voxel-to-world
     path:str|Path, # ends with .nii.gz (compressed) or .nii
 ) -> Path:
-    "Write `arr` as a NIfTI file atomically: a temporary file in the same folder, then `os.replace`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    ext = '.nii.gz' if path.name.endswith('.nii.gz') else '.nii'
-    tmp = path.with_name(f'.{path.name[:-len(ext)]}.{uuid.uuid4().hex[:8]}.tmp{ext}')
+    "Write `arr` as a NIfTI file atomically (see `diffad.core.atomic_write`)."
     img = nib.Nifti1Image(arr, np.asarray(affine, np.float64))
     img.set_sform(img.affine, code=1); img.set_qform(img.affine, code=1)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
-    return path
+    with atomic_write(path) as tmp: nib.save(img, tmp)
+    return Path(path)
 
 # %% ../nbs/01b_data.ipynb #9409b7c7
 def _brats(layout:str) -> tuple:
@@ -425,22 +419,18 @@ def build_slice_cache(
     "Extract slices subject by subject into memory-mappable .npy files; reuse the cache if it exists."
     path = Path(cache_dir) / cache_key(settings, source)
     if path.is_dir(): return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'))
-    ws = {k: _NpyAppender(tmp / f'{k}.npy') for k in CACHE_ARRAYS}
-    try:
-        meta = dict(settings=asdict(settings), source=source, version=__version__, subjects=[])
-        for sl, rec in _extract_all(subjects, settings, progress, n):
-            for k in CACHE_ARRAYS: ws[k].append(sl[k])
-            meta['subjects'].append(rec)
-        if not sum(r['n'] for r in meta['subjects']): raise DataError(f"{path}: no slices extracted (no subjects, or z_range/min_brain_frac keep none)")
-        for w in ws.values(): w.close()
-        (tmp / 'meta.json').write_text(json.dumps(meta))
-        if path.exists(): shutil.rmtree(tmp)  # built meanwhile by another process
-        else: os.replace(tmp, path)
-    except BaseException:
-        for w in ws.values(): w.f.close()
-        shutil.rmtree(tmp, ignore_errors=True); raise
+    with atomic_write(path, folder=True, replace=False) as tmp:   # one built meanwhile by another process is kept
+        ws = {k: _NpyAppender(tmp / f'{k}.npy') for k in CACHE_ARRAYS}
+        try:
+            meta = dict(settings=asdict(settings), source=source, version=__version__, subjects=[])
+            for sl, rec in _extract_all(subjects, settings, progress, n):
+                for k in CACHE_ARRAYS: ws[k].append(sl[k])
+                meta['subjects'].append(rec)
+            if not sum(r['n'] for r in meta['subjects']): raise DataError(f"{path}: no slices extracted (no subjects, or z_range/min_brain_frac keep none)")
+            for w in ws.values(): w.close()
+            (tmp / 'meta.json').write_text(json.dumps(meta))
+        finally:
+            for w in ws.values(): w.f.close()
     return path
 
 # %% ../nbs/01b_data.ipynb #dfd1d5c5

@@ -12,7 +12,6 @@ from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
 from .core import Memo
 from .schedules import NoiseSchedule
-from .unet import Refiner
 from .wolleb import partial_diffusion_detect
 
 # %% auto #0

@@ -5,7 +5,7 @@
 # %% ../nbs/10b_runs.ipynb #e6cfc547
 from __future__ import annotations
 import importlib.resources, itertools, json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch import nn
@@ -175,6 +175,7 @@ class Networks:
     healthy_schedule:NoiseSchedule|None=None
     refiner:nn.Module|None=None # Behrendt et al.'s refiner (10)
     refiner_config:dict|None=None # its configuration: 'recon' (level, steps), 'data' (what it learnt from)
+    config:dict|None=None # the configuration of the first network loaded from a run: slice settings, schedule
 
     def missing(self, needs:tuple) -> list[str]: return [n for n in needs if getattr(self, n) is None]
 
@@ -222,7 +223,7 @@ class Run:
         new = json.loads(json.dumps(settings))  # as JSON reads it back (tuples become lists)
         if section in stored and stored[section] != new:
             raise ValueError(f"{self.folder} was made with other {section} settings:\n  " + '\n  '.join(_differences(stored[section], new))
-                             + f"\nRun again with the settings it was made with, or give another output folder (--out) for the new settings.")
+                             + "\nRun again with the settings it was made with, or give another output folder (--out) for the new settings.")
         if section not in stored: write_json(f, {**stored, section: new})
 
 # %% ../nbs/10b_runs.ipynb #a4b1a847
@@ -244,7 +245,7 @@ def _prepare(self:Run,
     self.check('cohort', dict(data=str(data.resolve()), format=layout, patterns=patterns, image_size=size, split_seed=seed,
                               subjects=ids, version=diffad.__version__))
     f = self.folder / 'split.json'
-    if f.exists() and json.loads(f.read_text()) != split: raise ValueError(f"{f} differs from the split of the cohort {data}")
+    if f.exists() and json.loads(f.read_text()) != split: raise ValueError(f"{f} differs from the split of the cohort {data}")   # (a run folder made before settings.json existed)
     cache = cache_nifti_cohort(data, self.folder / 'cache', SliceSettings(size=size), layout, patterns, progress=progress)
     if not f.exists(): write_json(f, split)
     return cache, split
@@ -269,7 +270,7 @@ def _networks(self:Run,
         if n == 'refiner': nets.refiner_config = cfgs[n]
         if kind == 'classifier' and 'diffusion' in needs and not cfgs[n].get('training', {}).get('noised', True):
             raise ValueError(f"{p} was trained on clean slices: it cannot guide the diffusion model; use the attribution method")
-    ref = next(iter(cfgs.values()), None)
+    ref = nets.config = next(iter(cfgs.values()), None)
     for n, c in cfgs.items():
         for k in ('in_ch', 'schedule', 'T') + (('slices',) if 'slices' in c and 'slices' in ref else ()):
             if c[k] != ref[k]: raise ValueError(f"{self.folder}: {files[n]}.pt and {files[next(iter(cfgs))]}.pt were trained with different {k}: {c[k]} vs {ref[k]}")
@@ -298,7 +299,6 @@ def train_run_refiner(
     pairs = lambda sub, syn, n: make_pairs(nets.healthy, nets.healthy_schedule, SliceDataset(cache, subjects=sub), syn, n, level, recon_steps, g, batch, device, progress)
     if synthetic: parts.append(pairs(ids, True, copies))
     if annotated: parts.append(pairs(ids[:annotated], False, 1))
-    cfg = load_run_model(run.ckpt('diffusion_healthy'), 'diffusion')[2]
-    recon = dict(schedule=cfg['schedule'], T=cfg['T'], level=level, steps=recon_steps)
+    recon = dict(schedule=nets.config['schedule'], T=nets.config['T'], level=level, steps=recon_steps)
     return train_refiner(cat_pairs(*parts), run.ckpt('refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
                          seed=seed, data=dict(annotated=ids[:annotated], synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress)

@@ -202,6 +202,9 @@ def test_refine_from_the_command_line(tmp_path):
     for sid in info['subjects']:
         m, ref = nib.load(maps / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}_flair.nii.gz')
         assert m.shape == ref.shape and (m.affine == ref.affine).all() and 0 <= m.get_fdata().min() and m.get_fdata().max() <= 1
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / 'res', '--method', 'pseudo-healthy-residual')
+    info = json.loads((tmp_path / 'res' / 'detect.json').read_text())   # the unsupervised detector, reconstructing as the refiner does
+    assert (info['level'], info['steps'], info['supervision'], info['classifier']) == (200, 2, 'slice labels', None)
     (rdir / 'refiner.pt').unlink()
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--method', 'refine')
     assert r.returncode == 2 and 'diffad train-refiner' in r.stderr and not (tmp_path / 'm2').exists()
