@@ -13,9 +13,9 @@ import diffad
 from .core import default_device, show_images, markdown_table, write_json, atomic_write
 from .phantom import KINDS, make_cohort
 from .data import DataError, write_cohort, load_subject, find_subjects, read_volume, save_nifti, SliceDataset, slices_to_volume
-from .metrics import evaluate_maps, detect_dataset
+from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
-from .benchmark import METHODS, detector, benchmark_cohort, phantom_demo, results_table
+from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo
 
 # %% auto #0
 __all__ = ['FORMATS', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command', 'train_refiner_command',
@@ -64,7 +64,7 @@ def classifier_name(
 
 # %% ../nbs/12_cli.ipynb #a05dd300
 def train_command(
-    kind:str, # 'diffusion' or 'classifier'
+    kind:str, # 'diffusion', 'classifier' or 'dae' (the denoising autoencoder baseline, trained on the healthy slices)
     data:str|Path, run:str|Path, layout:str='auto', size:int=64,
     minutes:float|None=None, steps:int|None=None, batch:int=16, lr:float=5e-4, device:str|None=None,
     lam:float=0., # classifier: weight λ of the attribution constraint (0: Wolleb's plain classifier)
@@ -76,18 +76,19 @@ def train_command(
     healthy_only:bool=False, # diffusion: train on the healthy slices only (`diffusion_healthy.pt`, for --method refine)
     checkpoint_every:float=60., # seconds between checkpoints at most
 ):
-    "Train (or resume) the run's diffusion model or (constrained) classifier on the training subjects."
+    "Train (or resume) the run's diffusion model, (constrained) classifier or denoising autoencoder on the training subjects."
     if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
-    if kind == 'diffusion' and (lam or clean): raise ValueError("--lambda and --clean apply to train-classifier only")
+    if kind != 'classifier' and (lam or clean): raise ValueError("--lambda and --clean apply to train-classifier only")
     if kind == 'classifier' and healthy_only: raise ValueError("--healthy-only applies to train-diffusion only")
+    healthy_only = healthy_only or kind == 'dae'
     if lam == 0 and constraint != 'gradient': raise ValueError(f"--constraint {constraint} needs --lambda > 0")
     if init is not None and not Path(init).exists(): raise FileNotFoundError(f"--init {init}: no such checkpoint")
     r = Run(run)
     cache, split = r.prepare(data, cohort_layout(layout, patterns), size, patterns=patterns)
     ds = SliceDataset(cache, subjects=split['train'], label=0 if healthy_only else None)
     if not len(ds): raise ValueError(f"{data}: no {'healthy ' if healthy_only else ''}slice among the {len(split['train'])} training subjects")
-    name = ('diffusion_healthy' if healthy_only else 'diffusion') if kind == 'diffusion' else classifier_name(clean, lam)
-    extra = dict(init=init) if kind == 'diffusion' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init)
+    name = {'diffusion': 'diffusion_healthy' if healthy_only else 'diffusion', 'dae': 'dae'}.get(kind) or classifier_name(clean, lam)
+    extra = dict(init=init) if kind != 'classifier' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init)
     return train_run(kind, ds, r.ckpt(name), steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=default_device(device),
                      ckpt_seconds=checkpoint_every, **extra)
 
@@ -133,16 +134,20 @@ def detect_command(
     attribution:str='gradient', # for attribution, masked and fused
     seed:int=0,
     patterns:dict|None=None, # the 'folder' layout's file patterns
+    channel:str='flair', # --method intensity: the contrast
+    image_size:int|None=None, # slice size when the method needs no network (default: the run's, else 64)
 ) -> list[Path]: # the NIfTI maps written
     "Write one NIfTI anomaly map per subject (in its own space), PNG previews and detect.json."
     dev, r = default_device(device), Run(run)
     nets, slot, stem = _detect_networks(r, method, classifier, dev)
-    cache, sp = r.prepare(data, cohort_layout(layout, patterns), slice_size(nets.config), patterns=patterns)
+    size = slice_size(nets.config) if nets.config else image_size or r.recorded('cohort').get('image_size', 64)
+    cache, sp = r.prepare(data, cohort_layout(layout, patterns), size, patterns=patterns)
     refs = None
     if attribution.replace('-', '_') == 'expected_gradients':  # a background set: 64 training slices
         tr = SliceDataset(cache, subjects=sp['train'])
         refs = torch.stack([tr[int(i)]['image'] for i in torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))[:64]]).to(dev)
-    det = detector(method, nets, level, steps, scale, attribution.replace('-', '_'), slot or 'constrained', refs, seed)
+    mods = cache_modalities(cache)
+    det = detector(method, nets, level, steps, scale, attribution.replace('-', '_'), slot or 'constrained', refs, seed, channel=channel, modalities=mods)
     ids = sum(sp.values(), []) if split == 'all' else sp[split]
     if not ids: raise ValueError(f"{data}: the run's split has no {split} subject")
     cmeta = json.loads((cache / 'meta.json').read_text())
@@ -155,7 +160,7 @@ def detect_command(
             save_nifti(vol, np.asarray(meta[sid]['affine']), part / sid / f'{sid}_anomaly.nii.gz'); written.append(out / sid / f'{sid}_anomaly.nii.gz')
             save_preview(res, part / sid / f'{sid}_preview.png'); secs.append(res['seconds_per_slice']); zs[sid] = res['z']
         info = dict(method=method, level=det.settings.get('level', level), scale=det.settings.get('scale', scale), steps=det.settings.get('steps', steps),
-                    split=split, subjects=sorted(ids), z=zs, classifier=stem, attribution=attribution, supervision=det.supervision,
+                    split=split, subjects=sorted(ids), z=zs, classifier=stem, **({'channel': det.settings['channel']} if method == 'intensity' else {}), attribution=attribution, supervision=det.supervision,
                     seconds_per_slice=float(np.mean(secs)), version=diffad.__version__, format=layout, patterns=patterns)
         write_json(part / 'detect.json', info)
     return written
@@ -191,6 +196,7 @@ def evaluate_command(
         t = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[..., z], -1, 0)[:, None], dtype=np.float32))
         stack['maps'].append(t(m)); stack['masks'].append(t(s.seg > 0)); stack['brains'].append(t(s.brain)); stack['ids'] += [sid] * len(z)
     res = evaluate_maps(torch.cat(stack['maps']), torch.cat(stack['masks']), torch.cat(stack['brains']), stack['ids'], threshold)
+    res.pop('bootstrap', None)
     res = dict(res, method=info['method'], level=info['level'], scale=info['scale'], steps=info['steps'], seconds_per_slice=info['seconds_per_slice'])
     if out is not None: write_json(out, res)
     return res
@@ -215,13 +221,14 @@ def _opts(p:argparse.ArgumentParser, *names:str):
 
 # %% ../nbs/12_cli.ipynb #2d6163a6
 def _demo(a):
-    rows = phantom_demo(a.out, a.subjects, a.steps, a.seed, device=a.device)
-    print(results_table(rows)); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figures and NIfTI maps')
+    phantom_demo(a.out, a.subjects, a.healthy, a.steps, a.seed, device=a.device)
+    print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figures and NIfTI maps')
 
 def _benchmark(a):
-    rows = benchmark_cohort(a.data, a.out, cohort_layout(a.format, parse_patterns(a.pattern)), a.minutes, a.image_size, a.level, a.steps,
-                            a.batch, a.device, parse_patterns(a.pattern), a.annotated)
-    print(results_table(rows)); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figure.png and NIfTI maps')
+    benchmark_seeds(a.data, a.out, a.seeds, layout=cohort_layout(a.format, parse_patterns(a.pattern)), minutes=a.minutes, image_size=a.image_size,
+                    level=a.level, steps=a.steps, batch=a.batch, device=a.device, patterns=parse_patterns(a.pattern), annotated=a.annotated,
+                    levels=a.levels, channel=a.channel)
+    print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figure.png and NIfTI maps')
 
 def _synth(a):
     folders = synth(a.out, a.kind, a.subjects, a.seed, a.layout, tuple(a.shape))
@@ -229,7 +236,7 @@ def _synth(a):
 
 def _train(a):
     kind = a.command[len('train-'):]
-    extra = (dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean) if kind == 'classifier' else dict(healthy_only=a.healthy_only))
+    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False))
     tr = train_command(kind, a.data, a.out, a.format, a.image_size, a.minutes, a.steps, a.batch, a.lr, a.device, init=a.init,
                        patterns=parse_patterns(a.pattern), checkpoint_every=a.checkpoint_every, **extra)
     print(f'{a.command}: {tr.step} steps, last loss {tr.losses[-1] if tr.losses else float("nan"):.4f}, checkpoint in {a.out}')
@@ -241,14 +248,13 @@ def _train_refiner(a):
 
 def _detect(a):
     files = detect_command(a.data, a.run, a.out, a.method, a.level, a.scale, a.steps, a.split, a.format, a.batch, a.device, a.classifier,
-                           a.attribution, a.seed, parse_patterns(a.pattern))
+                           a.attribution, a.seed, parse_patterns(a.pattern), a.channel, a.image_size)
     print(f'wrote {len(files)} anomaly maps to {a.out}')
 
 def _evaluate(a):
     res = evaluate_command(a.data, a.maps, a.out, a.format, a.threshold, parse_patterns(a.pattern))
-    keys = ('auroc_subject', 'auprc_subject', 'dice_star_subject', 'dice_otsu_subject')
-    print(markdown_table([dict(method=res['method'], **{k.replace('_subject', ''): f'{res[k][0]:.3f} ± {res[k][1]:.3f}' for k in keys if k in res},
-                               image_auroc=res['image_auroc'])]))
+    print('native resolution (every voxel of the evaluated slices); 95 % bootstrap intervals over subjects')
+    print(markdown_table([dict(method=res['method'], **metrics_row(res))]))
 
 # %% ../nbs/12_cli.ipynb #de978140
 def parser() -> argparse.ArgumentParser:
@@ -259,7 +265,8 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='benchmark the shipped phantom models on fresh phantom tumour and MS cohorts, print the table')
     d.set_defaults(func=_demo)
     d.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    d.add_argument('--subjects', type=int, default=3, help='subjects per pathology, one of them for validation (default: 3)')
+    d.add_argument('--subjects', type=int, default=3, help='patients per pathology, one of them for validation (default: 3)')
+    d.add_argument('--healthy', type=int, default=1, help='healthy subjects added to each test set (default: 1)')
     d.add_argument('--steps', type=int, default=10, help='DDIM steps of each half (default: 10)')
     d.add_argument('--seed', type=int, default=1000, help='cohort seed (default: 1000)')
     _opts(d, 'device')
@@ -270,8 +277,11 @@ def parser() -> argparse.ArgumentParser:
     add_format(b)
     b.add_argument('--minutes', type=float, default=30., help='training budget for all networks (default: 30)')
     b.add_argument('--image-size', type=int, default=64)
-    b.add_argument('--level', type=int, default=500, help='noise level L (default: 500)')
-    b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half (default: 25)')
+    b.add_argument('--level', type=int, default=500, help="noise level L of the refiner's reconstructions (default: 500)")
+    b.add_argument('--levels', type=int, nargs='+', default=None, help=f'noise levels L searched on the validation subjects (default: {" ".join(map(str, PROTOCOL.levels))})')
+    b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half, in the validation search and the test run alike (default: 25)')
+    b.add_argument('--seeds', type=int, default=1, help='train everything with this many seeds and report mean ± std across them (default: 1)')
+    b.add_argument('--channel', default='flair', help='the contrast of the intensity baseline (default: flair)')
     b.add_argument('--annotated', type=int, default=0,
                    help="training subjects whose lesion masks the refiner learns from, besides synthetic anomalies (default: 0, none)")
     _opts(b, 'batch', 'device')
@@ -283,8 +293,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--layout', default='brats2020', choices=('brats2020', 'brats2023'))
     s.add_argument('--shape', type=int, nargs=3, default=(64, 64, 48), metavar=('X', 'Y', 'Z'), help='volume size (default: 64 64 48)')
-    for kind in ('diffusion', 'classifier'):
-        t = sub.add_parser(f'train-{kind}', help=f'train (or resume) the run\'s {kind} model on a NIfTI cohort')
+    for kind in ('diffusion', 'classifier', 'dae'):
+        t = sub.add_parser(f'train-{kind}', help=f'train (or resume) the run\'s {kind} model on a NIfTI cohort' + (' (healthy slices: the denoising autoencoder baseline)' if kind == 'dae' else ''))
         t.set_defaults(func=_train)
         t.add_argument('--data', required=True, help='cohort folder (BraTS 2020/2023 layout)')
         t.add_argument('--out', '--run', dest='out', required=True, help='run folder (--run is the same option)')
@@ -323,6 +333,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--scale', type=float, default=100., help='guidance scale s (default: 100)')
     d.add_argument('--steps', type=int, default=25, help='DDIM steps of each half (default: 25)')
     d.add_argument('--split', default='test', choices=('train', 'val', 'test', 'all'))
+    d.add_argument('--channel', default='flair', help='--method intensity: the contrast thresholded (default: flair)')
+    d.add_argument('--image-size', type=int, default=None, help="--method intensity: the slice size (default: the run's, else 64)")
     add_format(d)
     _opts(d, 'batch', 'device')
     e = sub.add_parser('evaluate', help='score NIfTI anomaly maps against the cohort\'s masks')

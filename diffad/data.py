@@ -19,11 +19,11 @@ from .core import atomic_write
 from .phantom import Subject, MODALITIES
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'GENERIC_LABELS', 'CACHE_ARRAYS', 'DataError', 'save_nifti', 'write_subject', 'write_cohort', 'read_volume',
-           'detect_layout', 'subject_files', 'brain_mask', 'load_subject', 'find_subjects', 'normalise_volume',
-           'select_slices', 'fit_slice', 'unfit_slice', 'SliceSettings', 'extract_slices', 'slices_to_volume',
-           'split_subjects', 'cache_key', 'build_slice_cache', 'folders_fingerprint', 'cache_nifti_cohort',
-           'SliceDataset']
+__all__ = ['LAYOUTS', 'GENERIC_LABELS', 'NORMS', 'CACHE_ARRAYS', 'DataError', 'save_nifti', 'write_subject', 'write_cohort',
+           'read_volume', 'detect_layout', 'subject_files', 'brain_mask', 'load_subject', 'find_subjects',
+           'normalise_volume', 'select_slices', 'fit_slice', 'unfit_slice', 'SliceSettings', 'extract_slices',
+           'slices_to_volume', 'split_subjects', 'cache_key', 'build_slice_cache', 'folders_fingerprint',
+           'cache_nifti_cohort', 'SliceDataset']
 
 # %% ../nbs/01b_data.ipynb #217320e1
 LAYOUTS = {  # layout: (separator after the id, file suffix of each modality and of the seg, labels allowed in its seg files)
@@ -238,16 +238,22 @@ def find_subjects(
     return subs
 
 # %% ../nbs/01b_data.ipynb #d39d05a8
+NORMS = ('percentile', 'median')
+
 def normalise_volume(
     images:np.ndarray, # (C,X,Y,Z) raw intensities
     brain:np.ndarray, # (X,Y,Z) bool brain mask
-    pct:tuple=(0.5, 99.5), # percentiles of each contrast's brain voxels mapped to -1 and 1
-) -> np.ndarray: # (C,X,Y,Z) float32 in [-1,1]; background -1
-    "Per contrast: clip to brain percentiles and map linearly to [-1,1]; the background is -1."
+    pct:tuple=(0.5, 99.5), # 'percentile': percentiles of each contrast's brain voxels mapped to -1 and 1
+    norm:str='percentile', # 'percentile' (clip, map to [-1,1]) or 'median' (divide by the brain median: lesions stay above the normal range)
+) -> np.ndarray: # (C,X,Y,Z) float32; background -1
+    "Per contrast, from the brain voxels: map percentiles to [-1,1] and clip, or divide by the median (x/median - 1, clipped to [-1, 3])."
+    if norm not in NORMS: raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     out = np.full(images.shape, -1, np.float32)
     for c, x in enumerate(images):
         v = x[brain]
         if v.size == 0: continue
+        if norm == 'median':
+            out[c][brain] = np.clip(v / max(float(np.median(v)), 1e-8) - 1, -1, 3); continue
         lo, hi = np.percentile(v, pct)
         out[c][brain] = np.clip((v - lo) / max(hi - lo, 1e-8), 0, 1) * 2 - 1
     return out
@@ -312,6 +318,7 @@ class SliceSettings:
     z_range:tuple|None=None # keep axial slices z0 <= z < z1 (Wolleb et al. on BraTS: (80, 129))
     min_brain_frac:float=0.1 # keep slices whose brain covers at least this fraction of the slice
     pct:tuple=(0.5, 99.5) # brain percentiles mapped to -1 and 1
+    norm:str='percentile' # intensity normalisation: 'percentile' or 'median' (`normalise_volume`)
     modalities:tuple|None=None # contrasts to keep, in this order (None: all of the subject's)
 
     @classmethod
@@ -332,7 +339,7 @@ def extract_slices(
     s, sq = settings.size, settings.square
     brain = subject.brain if subject.brain is not None else brain_mask(subject.images)
     z = select_slices(brain, settings.z_range, settings.min_brain_frac)
-    img = normalise_volume(subject.images[_channels(subject, settings.modalities)], brain, settings.pct)
+    img = normalise_volume(subject.images[_channels(subject, settings.modalities)], brain, settings.pct, settings.norm)
     stack = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[..., z], -1, 0)))  # (C,X,Y,Z) -> (N,C,X,Y)
     lesion = np.zeros(brain.shape, bool) if subject.seg is None else subject.seg > 0
     label = lesion[..., z].any((0, 1)).astype(np.int64) if subject.seg is not None else np.full(len(z), -1)
@@ -397,7 +404,8 @@ def _extract_all(subjects:Iterable[Subject], settings:SliceSettings, progress:bo
         seen.add(s.id)
         sl = extract_slices(s, settings)
         sl['subject'] = np.full(len(sl['z']), i, np.int32)
-        yield sl, dict(id=s.id, shape=list(s.shape), affine=np.asarray(s.affine).tolist(), n=len(sl['z']))
+        yield sl, dict(id=s.id, shape=list(s.shape), affine=np.asarray(s.affine).tolist(), n=len(sl['z']),
+                      modalities=list(settings.modalities or s.modalities))  # the slices' channels, in order
 
 def cache_key(
     settings:SliceSettings,
@@ -469,6 +477,7 @@ class SliceDataset(torch.utils.data.Dataset):
         label:int|None=None, # keep only slices with this label (None: all)
         arrays:dict|None=None, # in-memory slices, as in a cache (see `from_subjects`)
         meta:dict|None=None, # in-memory meta.json
+        every:int=1, # keep every `every`-th of the selected slices (a quicker, evenly spread subset)
     ):
         self.path, self._arrays = (Path(path), None) if path is not None else (None, arrays)
         self.meta = json.loads((self.path / 'meta.json').read_text()) if meta is None else meta
@@ -479,7 +488,8 @@ class SliceDataset(torch.utils.data.Dataset):
             if unknown := subjects - set(ids): raise ValueError(f"subjects not in the dataset: {sorted(unknown)[:5]}")
             keep &= np.isin(self.arrays['subject'], [i for i, s in enumerate(ids) if s in subjects])
         if label is not None: keep &= self.arrays['label'] == label
-        self.idx = np.flatnonzero(keep)
+        if every < 1: raise ValueError(f"every must be >= 1, got {every}")
+        self.idx = np.flatnonzero(keep)[::every]
 
     @classmethod
     def from_subjects(cls,

@@ -9,13 +9,16 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice', 'otsu_threshold', 'median_filter',
-           'mean_std', 'image_scores', 'evaluate_maps', 'validation_threshold', 'metrics_row', 'detect_dataset',
-           'evaluate_detector', 'select_on_validation', 'most_lesion']
+__all__ = ['HEADLINE', 'LOWER_IS_BETTER', 'binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice',
+           'otsu_threshold', 'median_filter', 'mean_std', 'image_scores', 'brain_areas', 'wolleb_protocol',
+           'evaluate_maps', 'validation_threshold', 'subject_stats', 'bootstrap_weights', 'bootstrap',
+           'paired_difference', 'metrics_row', 'detect_dataset', 'evaluate_detector', 'select_on_validation',
+           'most_lesion', 'intensity_detect', 'coarse_noise', 'dae_loss', 'dae_detect']
 
 # %% ../nbs/06_metrics.ipynb #82134d5f
 def binary_curve(
@@ -104,9 +107,24 @@ def mean_std(values:list[float]) -> tuple[float, float]:
     if len(v) == 0: return math.nan, math.nan
     return v.mean().item(), v.std(unbiased=False).item()
 
-def image_scores(maps:Tensor, brains:Tensor) -> Tensor:
-    "Slice-level anomaly score: the map's mass inside the brain, (B,)."
-    return (maps * brains).flatten(1).sum(1)
+def image_scores(
+    maps:Tensor, # (B,1,H,W) anomaly maps
+    brains:Tensor, # (B,1,H,W) brain masks
+    top:float|None=0.01, # mean of this fraction of the highest values inside the brain (1: the mean; None: the sum, which grows with the brain)
+) -> Tensor: # (B,) float64
+    "Slice-level anomaly score: the mean of the map's `top` fraction of highest values inside the brain — independent of the brain's size."
+    b = brains.bool()
+    if top is None: return (maps * b).flatten(1).sum(1).double()
+    if not 0 < top <= 1: raise ValueError(f"top must be in (0, 1], got {top}")
+    out = torch.zeros(len(maps), dtype=torch.float64)
+    for i in range(len(maps)):
+        v = maps[i][b[i]].double()
+        if v.numel(): out[i] = v.topk(max(1, math.ceil(top * v.numel()))).values.mean()
+    return out
+
+def brain_areas(brains:Tensor) -> Tensor:
+    "Brain voxels per slice, (B,): what an area-driven image score would really measure."
+    return brains.bool().flatten(1).sum(1).double()
 
 # %% ../nbs/06_metrics.ipynb #fe6e44de
 def _group_metrics(maps, m, b, groups, threshold, otsu) -> dict:
@@ -121,26 +139,52 @@ def _group_metrics(maps, m, b, groups, threshold, otsu) -> dict:
         if threshold is not None: per['dice'].append(dice(sc >= threshold, lab))
     return per
 
+def wolleb_protocol(
+    maps:Tensor, # (B,1,H,W) anomaly maps (zero outside the brain)
+    masks:Tensor, # (B,1,H,W) lesion masks
+) -> dict: # per diseased slice: 'dice' and 'auroc' lists
+    "Wolleb et al.'s evaluation: on every slice with lesion, Dice at that slice's own Otsu threshold and AUROC, over the whole slice."
+    out = dict(dice=[], auroc=[])
+    for s, y in zip(maps, masks.bool()):
+        if not y.any(): continue
+        out['dice'].append(dice(s > otsu_threshold(s), y)); out['auroc'].append(auroc(s, y))
+    return out
+
 def evaluate_maps(
     maps:Tensor, # (B,1,H,W) anomaly maps, higher = more anomalous
     masks:Tensor, # (B,1,H,W) binary lesion masks
     brains:Tensor, # (B,1,H,W) binary brain masks
     subjects:list[str], # (B,) subject id of each slice
-    threshold:float|None=None, # binarisation threshold (e.g. chosen on validation data); None: skip
+    threshold:float|None=None, # binarisation threshold (chosen on validation data); None: no thresholded metric
     labels:Tensor|None=None, # (B,) slice labels 1 = diseased; default: mask non-empty
     median:int|None=None, # median-filter the maps with this kernel size first
+    top:float=0.01, # the image score: mean of this fraction of each slice's highest brain values
+    n_boot:int=1000, # bootstrap resamples of the subjects for the confidence intervals (0: none)
 ) -> dict:
-    "Pixel AUROC/AUPRC, Dice at `threshold`, Otsu and best threshold, image AUROC; pooled, per subject, per slice."
+    "Every metric of a set of maps: pooled, per subject (healthy ones too), per slice and by Wolleb's protocol, with bootstrap CIs."
     if median: maps = median_filter(maps, median)
-    b = brains.bool(); m = masks.bool()
+    b, m = brains.bool(), masks.bool()
     labels = m.flatten(1).any(1) if labels is None else labels.bool()
-    out = dict(auroc=auroc(maps[b], m[b]), auprc=average_precision(maps[b], m[b]),
-               dice_star=best_dice(maps[b], m[b])[0], image_auroc=auroc(image_scores(maps, b), labels))
-    otsu = otsu_threshold(maps[b])
+    s, y = maps[b], m[b]
+    ds, ds_thr = best_dice(s, y)
+    out = dict(dice_star=ds, dice_star_threshold=ds_thr, auroc=auroc(s, y), auprc=average_precision(s, y),
+               image_auroc=auroc(image_scores(maps, b, top), labels), image_auroc_area=auroc(brain_areas(b), labels))
+    otsu = otsu_threshold(s)
     per = _group_metrics(maps, m, b, subjects, threshold, otsu)
-    out.update({f'{k}_subject': mean_std(v) for k, v in per.items() if v})
+    out['dice_star_oracle_per_subject'] = mean_std(per['dice_star'])  # every subject its own best threshold: an optimistic bound
+    out.update({f'{k}_subject': mean_std(per[k]) for k in ('auroc', 'auprc', 'dice_otsu') + (('dice',) if threshold is not None else ())})
     out.update({f'{k}_slice': mean_std(v) for k, v in _group_metrics(maps, m, b, list(range(len(subjects))), threshold, otsu).items() if v})
-    out.update(otsu_threshold=otsu, threshold=threshold, median=median, n_slices=len(subjects), n_subjects=len(per['auroc']))
+    w = wolleb_protocol(maps, m)
+    out.update(wolleb_dice=mean_std(w['dice']), wolleb_auroc=mean_std(w['auroc']))
+    st = subject_stats(maps, m, b, subjects, labels, threshold, top)
+    if threshold is not None:
+        out['dice'] = dice(s >= threshold, y)  # pooled over the test voxels, as Dice* is
+        out['dice_subject_all'] = mean_std(st['dice_all'].tolist())  # healthy subjects count: 1 if nothing fires, else 0
+        out['fp_healthy_subject'] = mean_std(st['predicted'][~st['diseased']].tolist())  # voxels flagged per healthy subject
+        out['fp_healthy_slice'] = mean_std(st['slice_predicted'][~st['slice_lesion']].tolist())  # voxels flagged per slice without lesion
+    out.update(otsu_threshold=otsu, threshold=threshold, median=median, image_top=top, n_slices=len(subjects),
+               n_subjects=len(st['ids']), n_healthy_subjects=int((~st['diseased']).sum()), n_diseased_slices=int(labels.sum()))
+    if n_boot: out['ci'], out['bootstrap'] = bootstrap(st, n_boot)
     return out
 
 def validation_threshold(
@@ -155,15 +199,123 @@ def validation_threshold(
     if not masks.bool()[b].any(): raise ValueError("validation_threshold: the validation maps contain no lesion voxel")
     return best_dice(maps[b], masks.bool()[b])[1]
 
+# %% ../nbs/06_metrics.ipynb #59032e10
+def subject_stats(
+    maps:Tensor, m:Tensor, b:Tensor, # (B,1,H,W) maps, lesion masks, brain masks (bool)
+    subjects:list[str], # (B,) subject of each slice
+    labels:Tensor, # (B,) bool slice labels
+    threshold:float|None=None, # the validation threshold (None: no thresholded counts)
+    top:float=0.01, # the image score's fraction
+    bins:int=2048, # score bins of the pooled pixel curves: half at quantiles of all brain scores, half at quantiles of the lesion's
+) -> dict:
+    "Everything a metric needs, per subject: binned lesion and normal voxel counts, counts at the threshold, slice scores."
+    ids = list(dict.fromkeys(subjects)); where = {k: i for i, k in enumerate(ids)}
+    sl, S = torch.tensor([where[g] for g in subjects]), len(ids)
+    s = maps[b].double()
+    q = lambda v: np.quantile(v[::max(1, v.numel() // 2**20)].numpy(), np.linspace(0, 1, bins // 2 + 1)[1:-1]) if v.numel() else np.zeros(0)
+    edges = torch.from_numpy(np.unique(np.concatenate([q(s), q(s[m[b]])])))  # fine where the lesion's scores are, where Dice* is decided
+    K = len(edges) + 1
+    cell = sl[:, None, None, None].expand_as(maps)[b] * K + torch.bucketize(s, edges)  # (subject, bin) of each brain voxel
+    y = m[b]
+    count = lambda sel: torch.bincount(cell[sel], minlength=S * K).view(S, K).double()
+    w = wolleb_protocol(maps, m)
+    lesion_slices = m.flatten(1).any(1)
+    st = dict(ids=ids, slice_subject=sl, pos=count(y), neg=count(~y), image=image_scores(maps, b, top), labels=labels.bool(),
+              wolleb_dice=torch.tensor(w['dice'], dtype=torch.float64), wolleb_subject=sl[lesion_slices], slice_lesion=lesion_slices)
+    st['diseased'] = st['pos'].sum(1) > 0
+    if threshold is not None:
+        pred = (maps >= threshold) & b
+        per_slice = lambda x: x.flatten(1).sum(1).double()
+        per_subject = lambda x: torch.zeros(S, dtype=torch.float64).index_add_(0, sl, per_slice(x))
+        st.update(predicted=per_subject(pred), tp=per_subject(pred & m), lesion=per_subject(m & b), slice_predicted=per_slice(pred))
+        den = st['predicted'] + st['lesion']
+        st['dice_all'] = torch.where(den > 0, 2 * st['tp'] / den.clamp(min=1), torch.ones_like(den))  # empty on empty = 1
+    return st
+
+def bootstrap_weights(n:int, n_boot:int=1000, seed:int=0) -> Tensor:
+    "How often each of `n` subjects is drawn in each of `n_boot` resamples, (n_boot, n): the same for every method scored on the same subjects."
+    i = torch.randint(n, (n_boot, n), generator=torch.Generator().manual_seed(seed))
+    return torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, i, torch.ones(n_boot, n, dtype=torch.float64))
+
+def _curve_metrics(tp:Tensor, fp:Tensor) -> dict:
+    "AUROC, AP and Dice* of (R,K) cumulative true / false positive counts (thresholds descending; the last column holds the totals)."
+    P, N = tp[:, -1:], fp[:, -1:]
+    z = torch.zeros_like(P)
+    tpr, fpr = torch.cat([z, tp / P], 1), torch.cat([z, fp / N], 1)
+    precision = torch.where(tp + fp > 0, tp / (tp + fp).clamp(min=1e-12), torch.zeros_like(tp))
+    return dict(auroc=torch.trapezoid(tpr, fpr, dim=1), auprc=(torch.diff(tpr, dim=1) * precision).sum(1),
+                dice_star=(2 * tp / (tp + fp + P)).amax(1))
+
+def _weighted_mean(W:Tensor, v:Tensor, sel:Tensor|None=None) -> Tensor:
+    "Mean of per-item values `v` under each resample's item weights `W` (R,n), over the items in `sel`."
+    if sel is not None: W, v = W[:, sel], v[sel]
+    tot = W.sum(1)
+    return torch.where(tot > 0, W @ v / tot.clamp(min=1e-12), torch.full_like(tot, math.nan))
+
+def bootstrap(
+    st:dict, # `subject_stats`
+    n_boot:int=1000, seed:int=0,
+    level:float=0.95,
+) -> tuple[dict, dict]: # {metric: [low, high]}, {metric: (n_boot,) resampled values}
+    "Percentile bootstrap over subjects of every headline metric (pooled pixel curves from the binned counts)."
+    W = bootstrap_weights(len(st['ids']), n_boot, seed)
+    cum = lambda H: torch.flip(H, [1]).cumsum(1)  # from the highest score bin down
+    smp = _curve_metrics(cum(W @ st['pos']), cum(W @ st['neg']))
+    Ws = W[:, st['slice_subject']]  # each slice weighs as often as its subject is drawn
+    order = torch.argsort(st['image'], descending=True, stable=True)
+    sc, lab, Wo = st['image'][order], st['labels'][order].double(), Ws[:, order]
+    last = torch.cat([torch.nonzero(sc[1:] != sc[:-1]).flatten(), torch.tensor([len(sc) - 1])])
+    smp['image_auroc'] = _curve_metrics((Wo * lab).cumsum(1)[:, last], (Wo * (1 - lab)).cumsum(1)[:, last])['auroc']
+    smp['wolleb_dice'] = _weighted_mean(W[:, st['wolleb_subject']], st['wolleb_dice'])
+    if 'tp' in st:
+        smp['dice'] = 2 * (W @ st['tp']) / (W @ (st['predicted'] + st['lesion'])).clamp(min=1e-12)
+        smp['dice_subject_all'] = _weighted_mean(W, st['dice_all'])
+        smp['dice_subject'] = _weighted_mean(W, st['dice_all'], st['diseased'])
+        smp['fp_healthy_subject'] = _weighted_mean(W, st['predicted'], ~st['diseased'])
+    a = (1 - level) / 2
+    ci = {k: [round(x, 6) for x in torch.nanquantile(v, torch.tensor([a, 1 - a], dtype=v.dtype)).tolist()] for k, v in smp.items()}
+    return ci, {k: v.float() for k, v in smp.items()}
+
+# %% ../nbs/06_metrics.ipynb #fdc8775d
+HEADLINE = ('dice', 'dice_star', 'auroc', 'auprc', 'image_auroc', 'dice_subject_all', 'fp_healthy_subject')  # a results table's metrics
+LOWER_IS_BETTER = ('fp_healthy_subject',)
+
+def _point(res:dict, k:str) -> float:
+    "A metric's point estimate (the mean of a 'mean ± std' pair)."
+    v = res.get(k, math.nan)
+    return v[0] if isinstance(v, (tuple, list)) else v
+
+def paired_difference(
+    a:dict, b:dict, # two `evaluate_maps` results on the same test subjects (with their bootstrap)
+    level:float=0.95,
+) -> dict: # {metric: {'diff': a - b, 'ci': [low, high], 'better': True/False/None}}
+    "Paired bootstrap of a − b over the same resampled subjects: 'better' is True (False) when the interval excludes 0 in a's (b's) favour, None when it does not."
+    if a.get('n_subjects') != b.get('n_subjects') or 'bootstrap' not in a or 'bootstrap' not in b:
+        raise ValueError("paired_difference needs two evaluations of the same test subjects, each with its bootstrap (n_boot > 0)")
+    out, q = {}, torch.tensor([(1 - level) / 2, (1 + level) / 2])
+    for k in a['bootstrap'].keys() & b['bootstrap'].keys():
+        d = torch.as_tensor(a['bootstrap'][k], dtype=torch.float64) - torch.as_tensor(b['bootstrap'][k], dtype=torch.float64)
+        if torch.isnan(d).all(): continue
+        lo, hi = torch.nanquantile(d, q.double()).tolist()
+        sign = -1 if k in LOWER_IS_BETTER else 1
+        better = True if sign * lo > 0 and sign * hi > 0 else False if sign * lo < 0 and sign * hi < 0 else None
+        out[k] = dict(diff=_point(a, k) - _point(b, k), ci=[round(lo, 6), round(hi, 6)], better=better)
+    return out
+
 def metrics_row(
     res:dict, # the output of `evaluate_maps`
-    per:str='subject', # 'subject' or 'slice': which mean ± std to report
     digits:int=3,
-) -> dict: # plain strings and numbers, for a table
-    "The headline numbers of an evaluation as 'mean ± std' strings: Dice (if thresholded), Dice*, AUROC, AUPRC, image AUROC."
-    f = lambda ms: f'{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}'
-    row = {k: f(res[f'{k}_{per}']) for k in ('dice', 'dice_star', 'auroc', 'auprc') if f'{k}_{per}' in res}
-    return dict(row, image_auroc=round(res['image_auroc'], digits))
+    keys:tuple=HEADLINE,
+) -> dict: # plain strings, for a table
+    "The headline numbers of an evaluation as 'value [95 % CI]' strings (per-subject means as 'mean ± std' when there is no CI)."
+    row = {}
+    for k in keys:
+        if k not in res: continue
+        v, ci = _point(res, k), res.get('ci', {}).get(k)
+        d = 0 if k in LOWER_IS_BETTER else digits
+        row[k] = '-' if math.isnan(v) else f'{v:.{d}f}' + (f' [{ci[0]:.{d}f}, {ci[1]:.{d}f}]' if ci and not math.isnan(ci[0]) else '')
+    if 'image_auroc' in row: row['image_auroc_area'] = f"{res['image_auroc_area']:.{digits}f}"
+    return row
 
 # %% ../nbs/06_metrics.ipynb #d7498480
 def detect_dataset(
@@ -194,6 +346,7 @@ def evaluate_detector(
     batch_size:int=16, device:str|torch.device='cpu',
     median:int|None=None, # median-filter size applied before scoring
     progress:bool=True,
+    n_boot:int=1000, # bootstrap resamples of the test subjects (0: no confidence intervals)
 ) -> dict: # `evaluate_maps`'s metrics, plus 'seconds_per_slice' and the test maps under 'maps'
     "Score a detector on `test`, with Dice at the threshold that is best on `val`."
     thr = None
@@ -201,23 +354,35 @@ def evaluate_detector(
         v = detect_dataset(detect, val, batch_size, device, progress)
         thr = validation_threshold(v['maps'], v['masks'], v['brains'], median)
     r = detect_dataset(detect, test, batch_size, device, progress)
-    e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], thr, r['labels'], median)
+    e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], thr, r['labels'], median, n_boot=n_boot)
     return dict(e, seconds_per_slice=r['seconds_per_slice'], maps=r)
 
 # %% ../nbs/06_metrics.ipynb #d8e2c442
 def select_on_validation(
     make_detect:Callable, # value -> detector (x -> {'map': ...})
     val, # validation `SliceDataset` (or subset)
-    values:list, # candidate values
+    values:list, # candidate values (numbers, for `extend`)
     batch_size:int=16, device='cpu', progress:bool=True,
-) -> tuple: # best value, {value: pooled validation Dice*}
-    "The value whose detector has the best pooled Dice* on `val`."
+    extend:int=0, # at most this many values added geometrically beyond an edge of the grid while the best value sits there
+    median:int|None=None, # median-filter size applied before scoring, as the test run will
+) -> tuple: # best value, {value: pooled validation Dice*} (sorted by value when extended), whether the best is still at an edge
+    "The value whose detector has the best pooled Dice* on `val`; the grid grows past an edge while the best value sits at it."
     scores = {}
-    for v in (progress_bar(values, leave=False) if progress else values):
-        r = detect_dataset(make_detect(v), val, batch_size, device, progress=False)
-        b = r['brains'].bool()
-        scores[v] = best_dice(r['maps'][b], r['masks'].bool()[b])[0]
-    return max(scores, key=scores.get), scores
+    def score(vs):
+        for v in (progress_bar(vs, leave=False) if progress and len(vs) > 1 else vs):
+            r = detect_dataset(make_detect(v), val, batch_size, device, progress=False)
+            m = median_filter(r['maps'], median) if median else r['maps']
+            b = r['brains'].bool()
+            scores[v] = best_dice(m[b], r['masks'].bool()[b])[0]
+    score(list(values))
+    grid = sorted(scores)
+    for _ in range(extend):
+        best = max(scores, key=scores.get)
+        if len(grid) < 2 or best not in (grid[0], grid[-1]): break
+        new = grid[-1] ** 2 / grid[-2] if best == grid[-1] else grid[0] ** 2 / grid[1]  # the grid's own ratio, one step further
+        score([new]); grid = sorted(scores)
+    best = max(scores, key=scores.get)
+    return best, ({v: scores[v] for v in grid} if extend else scores), len(grid) > 1 and best in (grid[0], grid[-1])
 
 def most_lesion(
     ds, # a `SliceDataset`
@@ -226,3 +391,38 @@ def most_lesion(
     "The `n` slices of `ds` with the largest lesion area (for figures)."
     area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
     return [int(i) for i in np.argsort(-area, kind='stable')[:n]]
+
+# %% ../nbs/06_metrics.ipynb #36a6d32e
+def intensity_detect(
+    x:Tensor, # (B,C,H,W) normalised slices (background -1)
+    channel:int=-1, # the contrast whose brightness is the anomaly score (default: the last, FLAIR in BraTS order)
+) -> dict:
+    "Meissen et al.'s baseline: the anomaly map is one normalised contrast, shifted so that its minimum, -1, becomes 0."
+    if not -x.shape[1] <= channel < x.shape[1]: raise ValueError(f"channel {channel} does not exist: the slices have {x.shape[1]} contrasts")
+    c = channel % x.shape[1]
+    return dict(map=x[:, c:c + 1] + 1)
+
+def coarse_noise(
+    shape:tuple, # (B,C,H,W)
+    res:int=8, # side of the grid the noise is drawn on (Kascenas et al.: 16 for 128² slices; the same ratio for 64²)
+    std:float=0.2, # its standard deviation
+    generator:torch.Generator|None=None,
+) -> Tensor: # (B,C,H,W), on the CPU
+    "Kascenas et al.'s coarse noise: Gaussian noise drawn on a res × res grid and upsampled bilinearly to the slice size."
+    n = torch.randn(*shape[:2], res, res, generator=generator) * std
+    return F.interpolate(n, size=tuple(shape[2:]), mode='bilinear', align_corners=False)
+
+def dae_loss(
+    model:nn.Module, # a UNet (x, t) -> x̂, called with t = 0
+    x:Tensor, # (B,C,H,W) clean training slices
+    res:int=8, std:float=0.2, generator:torch.Generator|None=None,
+) -> Tensor:
+    "The denoising autoencoder's loss: mean squared error of the reconstruction of `x` from `x` + coarse noise."
+    noisy = x + coarse_noise(x.shape, res, std, generator).to(x.device, x.dtype)
+    return F.mse_loss(model(noisy, torch.zeros(len(x), device=x.device)), x)
+
+@torch.no_grad()
+def dae_detect(model:nn.Module, x:Tensor) -> dict:
+    "The denoising autoencoder's anomaly map: |x − DAE(x)| summed over contrasts."
+    rec = model(x, torch.zeros(len(x), device=x.device)).float()
+    return dict(map=(x - rec).abs().sum(1, keepdim=True), reconstruction=rec)

@@ -16,17 +16,19 @@ from .data import DataError, SliceDataset, SliceSettings, build_slice_cache, cac
 from .schedules import NoiseSchedule, eps_loss
 from .unet import UNet, EncoderClassifier, Refiner
 from .training import Trainer, load_checkpoint, load_model_state
+from .metrics import dae_loss
 from .wolleb import classifier_loss, noised_input
 from .attribution import ATTRIBUTIONS, constrained_loss
 from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
-__all__ = ['SMALL_NET', 'PHANTOM_SUBJECTS', 'FILES', 'HOW', 'make_schedule', 'run_config', 'build_model', 'resume_run',
-           'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks',
-           'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
+__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'FILES', 'HOW', 'make_schedule', 'run_config',
+           'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment',
+           'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
+DAE_NOISE = dict(res=8, std=0.2)  # the denoising autoencoder's coarse noise (Kascenas et al.: 16² for 128² slices)
 
 def make_schedule(name:str='linear', T:int=1000) -> NoiseSchedule:
     "A schedule by name: 'linear' (Ho et al., as Wolleb uses) or 'cosine'."
@@ -42,6 +44,7 @@ def build_model(cfg:dict) -> nn.Module:
     "The (untrained) network a run configuration describes."
     if cfg['kind'] == 'diffusion': return UNet(in_ch=cfg['in_ch'], **cfg['model'])
     if cfg['kind'] == 'classifier': return EncoderClassifier(in_ch=cfg['in_ch'], n_classes=2, **cfg['model'])
+    if cfg['kind'] == 'dae': return UNet(in_ch=cfg['in_ch'], **cfg['model'])  # called at t = 0
     if cfg['kind'] == 'refiner': return Refiner(in_ch=cfg['in_ch'], **cfg['model'])
     raise ValueError(f"unknown model kind {cfg['kind']!r}")
 
@@ -65,8 +68,9 @@ def _classifier_training(noised, lam, attribution, form) -> dict:
     return {}
 
 def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str):
-    "The training loss of a run: ε-loss, the noisy classifier's cross-entropy, or that plus the attribution constraint (08)."
+    "The training loss of a run: ε-loss, the denoising autoencoder's coarse-noise loss, the noisy classifier's cross-entropy, or that plus the attribution constraint (08)."
     if kind == 'diffusion': return lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])
+    if kind == 'dae': return lambda m, b: dae_loss(m, b['image'], **DAE_NOISE)
     if lam == 0: return lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised)
     def constrained(m, b):
         xt, t = noised_input(sched.to(b['image'].device), b['image'], None, noised)
@@ -75,7 +79,7 @@ def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution
 
 # %% ../nbs/10b_runs.ipynb #a726d017
 def train_run(
-    kind:str, # 'diffusion' or 'classifier'
+    kind:str, # 'diffusion', 'classifier' or 'dae' (Kascenas et al.'s denoising autoencoder, 06_metrics)
     ds, # training `SliceDataset`
     ckpt:str|Path, # checkpoint file; resumed from if it exists
     steps:int|None=None, minutes:float|None=None, # budget: optimizer steps in all, or minutes (whichever ends first)
@@ -87,10 +91,12 @@ def train_run(
     init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
     ckpt_seconds:float=60., # also checkpoint after this many seconds without one
 ) -> Trainer:
-    "Train (or resume) a diffusion model or a (noisy, optionally attribution-constrained) classifier on `ds`."
+    "Train (or resume) a diffusion model, a coarse-noise denoising autoencoder or a (noisy, optionally attribution-constrained) classifier on `ds`."
     if len(ds) == 0: raise ValueError(f"train_run: no training slice for the {kind} model ({ds!r})")
     cfg = run_config(kind, ds, model or SMALL_NET, schedule, T)
+    if kind not in ('diffusion', 'classifier', 'dae'): raise ValueError(f"kind must be 'diffusion', 'classifier' or 'dae', got {kind!r}")
     if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form))
+    elif kind == 'dae': cfg['noise'] = dict(DAE_NOISE)
     elif not noised or lam: raise ValueError("noised and lam apply to classifiers only")
     if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
     loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form)
@@ -143,19 +149,27 @@ def train_refiner(
 
 # %% ../nbs/10b_runs.ipynb #475c2f98
 PHANTOM_SUBJECTS = 40
+PHANTOM_HEALTHY = 12  # healthy phantom subjects: 2 validation and 4 test subjects per pathology, never trained on
 
 def phantom_experiment(
     cache:str|Path, # folder for the slice cache (built once, then memory-mapped)
     subjects:int=PHANTOM_SUBJECTS, # subjects per pathology
     size:int=64, # slice size
     progress:bool=True,
+    healthy:int=PHANTOM_HEALTHY, # healthy subjects, shared out between the pathologies' validation (1/3) and test (2/3) sets
 ) -> tuple[Path, dict]: # cache path, {'tumour'|'ms': (train ids, val ids, test ids)}
-    "The slice cache and subject split of the phantom experiment (tumour and MS cohorts, seed 0)."
+    "The slice cache and subject split of the phantom experiment (tumour and MS cohorts, seed 0, and healthy subjects to test on)."
     kinds = ('tumour', 'ms')
-    src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in kinds])
-    subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in kinds))
-    path = build_slice_cache(subs, cache, SliceSettings(size=size), src, n=2 * subjects, progress=progress)
-    return path, {k: split_subjects([f'phantom-{k}-{i:03d}' for i in range(subjects)], seed=0) for k in kinds}
+    src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in kinds]
+               + ([dict(kind='healthy', n=healthy, seed=0, shape=[64, 64, 48])] if healthy else []))
+    subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in kinds), make_cohort(healthy, 'healthy', seed=0))
+    path = build_slice_cache(subs, cache, SliceSettings(size=size), src, n=2 * subjects + healthy, progress=progress)
+    split, h = {}, [f'phantom-healthy-{i:03d}' for i in range(healthy)]
+    for j, k in enumerate(kinds):   # the training subjects are those the shipped networks were trained on; healthy ones only evaluate
+        tr, va, te = split_subjects([f'phantom-{k}-{i:03d}' for i in range(subjects)], seed=0)
+        mine = h[j * (healthy // 2):(j + 1) * (healthy // 2)]
+        split[k] = (tr, va + mine[:len(mine) // 3], te + mine[len(mine) // 3:])
+    return path, split
 
 def shipped_model(name:str) -> Path:
     "Path of a model shipped in the package: 'diffusion', 'classifier_tumour', 'classifier_ms', ..."
@@ -166,7 +180,7 @@ def shipped_model(name:str) -> Path:
 # %% ../nbs/10b_runs.ipynb #9c91905d
 @dataclass
 class Networks:
-    "The networks detection methods use (None where absent): diffusion model, classifiers, healthy model, refiner."
+    "The networks detection methods use (None where absent): diffusion model, classifiers, healthy model, refiner, denoising autoencoder."
     diffusion:nn.Module|None=None # ε-model of all training slices
     schedule:NoiseSchedule|None=None # its schedule
     plain:nn.Module|None=None # Wolleb's noisy classifier
@@ -175,6 +189,7 @@ class Networks:
     healthy_schedule:NoiseSchedule|None=None
     refiner:nn.Module|None=None # Behrendt et al.'s refiner (10)
     refiner_config:dict|None=None # its configuration: 'recon' (level, steps), 'data' (what it learnt from)
+    dae:nn.Module|None=None # Kascenas et al.'s coarse-noise denoising autoencoder of healthy slices (06_metrics)
     config:dict|None=None # the configuration of the first network loaded from a run: slice settings, schedule
 
     def missing(self, needs:tuple) -> list[str]: return [n for n in needs if getattr(self, n) is None]
@@ -188,12 +203,14 @@ def shipped_networks(
     healthy, hsched, _ = load_run_model(shipped_model('diffusion_healthy'), 'diffusion', device)
     plain, constrained = (load_run_model(shipped_model(f'classifier_{kind}{c}'), 'classifier', device)[0] for c in ('', '_constrained'))
     refiner, _, rcfg = load_run_model(shipped_model(f'refiner_{kind}'), 'refiner', device)
-    return Networks(model, sched, plain, constrained, healthy, hsched, refiner, rcfg)
+    dae = load_run_model(shipped_model('dae'), 'dae', device)[0]
+    return Networks(model, sched, plain, constrained, healthy, hsched, refiner, rcfg, dae=dae)
 
 # %% ../nbs/10b_runs.ipynb #df91cd68
-FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner')
+FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', dae='dae')
 HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000',
-           healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner')  # the command that makes each network
+           healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner',
+           dae='diffad train-dae')  # the command that makes each network
 
 def _differences(old:dict, new:dict) -> list[str]:
     "One line per setting that differs between two fingerprints (subject lists as what was added and removed)."
@@ -225,6 +242,11 @@ class Run:
             raise ValueError(f"{self.folder} was made with other {section} settings:\n  " + '\n  '.join(_differences(stored[section], new))
                              + "\nRun again with the settings it was made with, or give another output folder (--out) for the new settings.")
         if section not in stored: write_json(f, {**stored, section: new})
+
+    def recorded(self, section:str) -> dict:
+        "The settings recorded under `section` ({} if none)."
+        f = self.folder / 'settings.json'
+        return json.loads(f.read_text()).get(section, {}) if f.exists() else {}
 
 # %% ../nbs/10b_runs.ipynb #a4b1a847
 def _prepare(self:Run,
@@ -262,7 +284,7 @@ def _networks(self:Run,
     for n in needs:
         p = self.ckpt(files[n])
         if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`")
-        kind = dict(plain='classifier', constrained='classifier', refiner='refiner').get(n, 'diffusion')
+        kind = dict(plain='classifier', constrained='classifier', refiner='refiner', dae='dae').get(n, 'diffusion')
         m, s, cfgs[n] = load_run_model(p, kind, device)
         setattr(nets, n, m)
         if n == 'diffusion': nets.schedule = s

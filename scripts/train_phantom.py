@@ -14,7 +14,9 @@ lambda 1000); for Behrendt et al. (`10_refine`) a diffusion model of healthy sli
 from the first one on the healthy training slices of both cohorts, and three refiners (the
 segmentation UNet on slice / pseudo-healthy pairs): one per pathology, trained on synthetic anomalies
 in the healthy training slices of both cohorts plus every annotated training slice of that pathology,
-and one on the synthetic anomalies alone. Learning rates are the protocol's. Their pairs
+and one on the synthetic anomalies alone; and the learned unsupervised baseline, Kascenas et al.'s
+denoising autoencoder (the same UNet at t = 0, trained on the healthy training slices of both cohorts
+to remove coarse noise). Learning rates are the protocol's. Their pairs
 (reconstructions at L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs
 folder. A stage with 0 minutes (or 0 refiner steps) is skipped. Checkpoints are resumable (rerunning
 continues where a run stopped); the EMA weights are exported in float16 with their configuration to
@@ -44,6 +46,7 @@ if __name__ == '__main__':
     p.add_argument('--minutes-healthy', type=float, default=30, help='the healthy-only diffusion model (fine-tuning)')
     p.add_argument('--refiner-steps', type=int, default=1600, help='optimizer steps per refiner, in all (a rerun continues to this total)')
     p.add_argument('--minutes-refiner', type=float, default=60, help='per refiner, at most (the pairs, made first, take ~7 min on 2 cores)')
+    p.add_argument('--minutes-dae', type=float, default=15, help="Kascenas et al.'s coarse-noise denoising autoencoder (healthy slices)")
     p.add_argument('--lam', type=float, default=PROTOCOL.lam, help='weight of the attribution constraint')
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
@@ -72,6 +75,9 @@ if __name__ == '__main__':
         train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', minutes=a.minutes_healthy,
                   lr=lr['diffusion_healthy'], init=init)
         export(runs / 'diffusion_healthy.pt', assets / 'phantom_diffusion_healthy.pt')
+    if a.minutes_dae > 0:  # the learned unsupervised baseline: healthy training slices of both cohorts, like the healthy model
+        train_run('dae', train('tumour', 'ms', label=0), runs / 'dae.pt', minutes=a.minutes_dae, lr=lr['dae'])
+        export(runs / 'dae.pt', assets / 'phantom_dae.pt')
     if a.minutes_refiner > 0 and a.refiner_steps > 0:  # Behrendt et al.: pairs from the shipped healthy model (the one the demo uses)
         healthy, sched, cfg = load_run_model(assets / 'phantom_diffusion_healthy.pt', 'diffusion')
         recon, f = dict(schedule=cfg['schedule'], T=cfg['T'], level=500, steps=10), runs / 'refiner_pairs.pt'

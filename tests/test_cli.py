@@ -40,7 +40,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     cohort, out = tmp_path / 'cohort', tmp_path / 'results'
     assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '10', '--shape', '32', '32', '24', '--layout', 'brats2023')
     args = ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.1', '--image-size', '32', '--steps', '2', '--level', '200', '--batch', '8',
-            '--annotated', '2')
+            '--levels', '200', '--annotated', '2')
     r = run(*map(str, args))
     assert r.returncode == 0, r.stderr[-2000:]
     assert '| cohort | method |' in r.stdout and '| cohort | combined |' in r.stdout
@@ -48,8 +48,14 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     methods = [row['method'] for row in res['rows']]
     assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion',
             'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)',
-            'pseudo-healthy-residual', 'refine'} <= set(methods) and len(methods) == 14
-    assert set(res['settings']['scales']) == {'wolleb', 'combined', 'masked', 'fused'} and res['settings']['refiner'] == {'annotated': 2}
+            'pseudo-healthy-residual', 'refine'} <= set(methods) and len(methods) == 17
+    assert methods[:3] == ['intensity', 'intensity (median norm)', 'dae']   # the baselines first
+    ch = res['settings']['choices']
+    assert set(ch) == {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion'} and res['settings']['refiner'] == {'annotated': 2}
+    assert all(ch[m]['level'] == 200 for m in ch) and all(len(ch[m]['search']['200']) >= 4 for m in ('wolleb', 'combined', 'masked'))
+    for row in res['rows']:   # CIs, supervision, what validation chose, the comparison with the best baseline
+        assert row['supervision'] and row['validation'].startswith('threshold') and '[' in row['dice_star'] and row['beats_baseline']
+    assert 'the best baseline is' in ' '.join(res['verdicts']) and set(res['settings']['cost']) >= {'diffusion', 'dae', 'refiner'}
     rc = torch.load(out / 'run' / 'refiner.pt', weights_only=True)['config']
     assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic']
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
@@ -134,6 +140,32 @@ def test_combined_and_attribution_from_the_command_line(tmp_path):
         assert r.returncode == 0 and method in r.stdout, r.stderr
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'w'), '--method', 'wolleb')
     assert r.returncode == 2 and 'no classifier.pt: train it with `diffad train-classifier' in r.stderr and not (tmp_path / 'w').exists()
+
+def test_baselines_from_the_command_line(tmp_path):
+    "train-dae (healthy slices) -> detect --method dae; detect --method intensity needs no network; --channel picks the contrast."
+    import json, nibabel as nib, numpy as np
+    cohort, rdir = tmp_path / 'cohort', tmp_path / 'run'
+    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '4')
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'd0'), '--method', 'dae')
+    assert r.returncode == 2 and 'no dae.pt: train it with `diffad train-dae' in r.stderr
+    assert run_ok('train-dae', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4')
+    ck = torch.load(rdir / 'dae.pt', weights_only=True)
+    assert ck['config']['kind'] == 'dae' and ck['config']['noise'] == dict(res=8, std=0.2) and ck['step'] == 2
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / 'dae', '--method', 'dae')
+    assert json.loads((tmp_path / 'dae' / 'detect.json').read_text())['supervision'] == 'slice labels (trained on the healthy slices)'
+    for ch in ('flair', 't2'):
+        assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / ch, '--method', 'intensity', '--channel', ch)
+        info = json.loads((tmp_path / ch / 'detect.json').read_text())
+        assert info['channel'] == ch and info['supervision'] == 'none'
+    sid = info['subjects'][0]
+    a, b = (nib.load(tmp_path / ch / sid / f'{sid}_anomaly.nii.gz').get_fdata() for ch in ('flair', 't2'))
+    assert a.shape == b.shape and not np.allclose(a, b)   # two contrasts, two maps
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'x'), '--method', 'intensity', '--channel', 'pd')
+    assert r.returncode == 2 and "--channel 'pd': the slices' contrasts are t1, t1ce, t2, flair" in r.stderr and not (tmp_path / 'x').exists()
+    r = run('evaluate', '--data', str(cohort), '--maps', str(tmp_path / 'flair'), '--out', str(tmp_path / 'm.json'))
+    assert r.returncode == 0 and 'native resolution' in r.stdout and 'dice_star' in r.stdout, r.stderr
+    res = json.loads((tmp_path / 'm.json').read_text())
+    assert 0 <= res['dice_star'] <= 1 and len(res['ci']['dice_star']) == 2 and 'bootstrap' not in res
 
 def test_detect_errors(tmp_path):
     cohort = tmp_path / 'cohort'
@@ -225,12 +257,12 @@ def test_benchmark_without_healthy_training_slices_leaves_refine_out(tmp_path):
         seg[14:18, 14:18, :] = 1
         nib.save(nib.Nifti1Image(seg, img.affine, img.header), f)
     r = run(*map(str, ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.05', '--image-size', '32', '--steps', '2',
-                       '--level', '200', '--batch', '8')))
+                       '--level', '200', '--levels', '200', '--batch', '8')))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert 'no healthy training slice' in r.stderr and 'refine is left out' in r.stderr
+    assert 'no healthy training slice' in r.stderr and 'dae, pseudo-healthy-residual and refine are left out' in r.stderr
     res = json.loads((out / 'results.json').read_text())
     methods = [row['method'] for row in res['rows']]
-    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy-residual' not in methods and len(methods) == 12
+    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy-residual' not in methods and 'dae' not in methods and len(methods) == 14
     assert res['settings']['refiner'] == 'left out: no healthy training slice'
     assert not (out / 'run' / 'diffusion_healthy.pt').exists() and not (out / 'run' / 'refiner.pt').exists()
 
