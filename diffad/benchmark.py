@@ -22,14 +22,15 @@ from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
 from .combined import masked_detect, fused_detect
 from .refine import refine_detect
-from .runs import Networks, Run, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
+from .runs import Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'PHANTOM_SCALES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'GUIDED', 'DEMO_METHODS', 'Method',
+__all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'GUIDED', 'DEMO_METHODS', 'Method',
            'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
-           'slug', 'write_subject_maps', 'run_benchmark', 'compare_rows', 'results_table', 'protocol_table', 'verdict',
-           'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort', 'choose_on_validation', 'seed_summary',
-           'benchmark_seeds', 'median_norm_baseline', 'phantom_demo']
+           'slug', 'write_subject_maps', 'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table',
+           'protocol_table', 'verdict', 'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort',
+           'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'median_norm_baseline', 'median_norm_detector',
+           'phantom_benchmark', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -134,9 +135,10 @@ def detector(
     return Detector(name, fn, d, spec.supervision, name)
 
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
-PHANTOM_SCALES = dict(tumour=dict(wolleb=30., combined=30., masked=100., fused=30.),  # chosen on the validation
-                      ms=dict(wolleb=100., combined=100., masked=100., fused=100.))  # subjects (09_combined)
-DEFAULT_SCALES = PHANTOM_SCALES['tumour']
+PHANTOM_CHOICES = dict(  # L and s of the guided methods on the phantom, chosen on its validation subjects (09_combined)
+    tumour=dict(wolleb=dict(level=500, scale=30.), combined=dict(level=500, scale=30.), masked=dict(level=500, scale=100.), fused=dict(level=500, scale=30.)),
+    ms=dict(wolleb=dict(level=500, scale=100.), combined=dict(level=500, scale=100.), masked=dict(level=500, scale=100.), fused=dict(level=500, scale=100.)))
+DEFAULT_SCALES = {m: c['scale'] for m, c in PHANTOM_CHOICES['tumour'].items()}
 
 def detectors(
     nets:Networks, # the networks at hand: every method they allow is made
@@ -216,7 +218,7 @@ def run_benchmark(
     batch_size:int=16, device='cpu',
     write_maps:bool=True, # NIfTI maps of the test subjects under out/maps/<cohort>/<method>/
     progress:bool=True,
-    tuned:dict|None=None, # label -> what else was chosen on validation masks besides the threshold, e.g. 'L, s'
+    tuned:dict|None=None, # label -> what else was chosen, and on which masks, e.g. 'L and s on the same subjects'
     n_boot:int=1000, # bootstrap resamples of the test subjects
     every:int=1, # score every `every`-th slice of the validation and test subjects (quicker; the subjects stay the same)
 ) -> list[dict]: # one row per method (also in out/methods/<cohort>_<method>.json), compared with the baselines
@@ -233,9 +235,10 @@ def run_benchmark(
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f.with_name(f.stem + '_preview.npy'), r['maps'][prev].numpy().astype(np.float16))
         with atomic_write(_boot_file(out, cohort, name)) as tmp: torch.save(boot, tmp)
-        chosen = 'threshold' + (f", {(tuned or {})[name]}" if (tuned or {}).get(name) else '')
+        n = len(split['val'])
+        chosen = f"threshold ({n} subject{'s' if n != 1 else ''})" + (f"; {(tuned or {})[name]}" if (tuned or {}).get(name) else '')
         row = dict(cohort=cohort, method=name, registry=det.method, **det.settings, supervision=det.supervision,
-                   validation=f"{chosen} ({len(split['val'])} subject{'s' if len(split['val']) != 1 else ''})", grid=f'{size[0]}x{size[1]} slices',
+                   validation=chosen, grid=f'{size[0]}x{size[1]} slices',
                    **metrics_row(e), seconds_per_slice=round(e['seconds_per_slice'], 4), metrics=e)
         write_json(f, row); rows.append(json.loads(f.read_text()))
     return compare_rows(rows, out)
@@ -243,13 +246,17 @@ def run_benchmark(
 _SHORT = dict(dice='Dice', dice_star='Dice*', auroc='AUROC', auprc='AUPRC', image_auroc='image AUROC', dice_subject_all='Dice (all subjects)',
               fp_healthy_subject='FP per healthy subject')
 
+def load_evaluation(row:dict, out:str|Path) -> dict:
+    "A benchmark row's full evaluation, with the bootstrap resamples kept in out/methods/ (for `paired_difference`)."
+    return dict(row['metrics'], bootstrap=torch.load(_boot_file(Path(out), row['cohort'], row['method']), weights_only=True))
+
 def compare_rows(
     rows:list[dict], # rows of `run_benchmark` (one or several cohorts)
     out:str|Path, # their results folder (the bootstrap resamples are kept in out/methods/)
 ) -> list[dict]: # the same rows with 'vs_baseline', 'vs_wolleb' and 'beats_baseline'
     "Compare every method with the best baseline of each metric, and with Wolleb's method: paired bootstrap over the test subjects."
     out = Path(out)
-    load = lambda r: dict(r['metrics'], bootstrap=torch.load(_boot_file(out, r['cohort'], r['method']), weights_only=True))
+    load = lambda r: load_evaluation(r, out)
     for cohort in dict.fromkeys(r['cohort'] for r in rows):
         rs = [r for r in rows if r['cohort'] == cohort]
         ev = {r['method']: load(r) for r in rs}
@@ -407,7 +414,7 @@ def benchmark_cohort(
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods)
-    tuned = {m: ('L, s' if 'scale' in chosen[m] else 'L') for m in chosen}
+    tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned)
     rows = compare_rows(rows[:1] + median_norm_baseline(data, run.folder / 'cache', slice_settings(json.loads((cache / 'meta.json').read_text())['settings']),
@@ -429,16 +436,16 @@ def choose_on_validation(
     extend:int=4, batch:int=16, device='cpu', progress:bool=True,
 ) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count."
-    out = {}
+    out, memo = {}, Memo()  # one DDIM encoding per batch and L, shared by every scale and method
     for m in GUIDED + ('reconstruction', 'partial-diffusion'):
         if nets.missing(METHODS[m].needs): continue
         if m in GUIDED:
-            per = {L: select_on_validation(lambda s, L=L: detector(m, nets, L, steps, s), val, list(scales), batch, device, progress, extend=extend) for L in levels}
+            per = {L: select_on_validation(lambda s, L=L: detector(m, nets, L, steps, s, memo=memo), val, list(scales), batch, device, progress, extend=extend) for L in levels}
             L = max(per, key=lambda L: per[L][1][per[L][0]])
             out[m] = dict(level=L, scale=per[L][0], dice_star=per[L][1][per[L][0]], at_edge=per[L][2],
                           search={str(l): {str(s): round(d, 4) for s, d in p[1].items()} for l, p in per.items()})
         else:
-            L, sc, _ = select_on_validation(lambda L: detector(m, nets, L, steps), val, list(levels), batch, device, progress)
+            L, sc, _ = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo), val, list(levels), batch, device, progress)
             out[m] = dict(level=L, dice_star=sc[L], search={str(l): round(d, 4) for l, d in sc.items()})
         out[m]['level_at_edge'] = len(levels) > 1 and out[m]['level'] in (min(levels), max(levels))
     if 'combined' in out: out['fused'] = {k: v for k, v in out['combined'].items() if k != 'search'} | dict(note="the decode of 'combined'")
@@ -498,9 +505,45 @@ def median_norm_baseline(
     "The intensity baseline on slices normalised by the brain median (`01b_data`) instead of the run's normalisation."
     layout = detect_layout(data) if layout == 'auto' else layout
     cache = cache_nifti_cohort(data, cache_root, replace(settings, norm='median'), layout, patterns, progress=False)
+    d = median_norm_detector(channel, modalities)
+    return run_benchmark({d.label: d}, cache, split, out, cohort, batch_size, device, write_maps=False, progress=False)
+
+def median_norm_detector(channel:str|int='flair', modalities:tuple|None=None) -> Detector:
+    "The intensity baseline, labelled as running on slices normalised by the brain median (run it on such slices)."
     d = detector('intensity', Networks(), channel=channel, modalities=modalities)
     d.label, d.settings = f'{d.label} (median norm)', dict(d.settings, norm='median')
-    return run_benchmark({d.label: d}, cache, split, out, cohort, batch_size, device, write_maps=False, progress=False)
+    return d
+
+def phantom_benchmark(
+    kind:str, # 'tumour' or 'ms'
+    methods:dict, # label -> `Detector`, the baselines among them
+    out:str|Path, # results folder
+    cache_root:str|Path, # where the phantom experiment's slice caches live
+    every:int=2, # score every `every`-th slice of the validation and test subjects
+    tuned:dict|None=None, # label -> what was chosen on validation besides the threshold
+    device='cpu',
+) -> list[dict]: # rows, baselines first, compared with the best baseline and with Wolleb's method
+    "Every method on the phantom experiment's validation and test subjects of one pathology, with the intensity baseline under the median normalisation too."
+    cache, split = phantom_experiment(cache_root, progress=False)
+    sp = dict(val=split[kind][1], test=split[kind][2])
+    rows = run_benchmark(methods, cache, sp, out, kind, device=device, write_maps=False, tuned=tuned, every=every)
+    if 'intensity' in methods:
+        d = median_norm_detector()
+        mrows = run_benchmark({d.label: d}, phantom_experiment(cache_root, progress=False, norm='median')[0], sp, out, kind,
+                              device=device, write_maps=False, progress=False, every=every)
+        rows = rows[:1] + mrows + rows[1:]
+    return compare_rows(rows, out)
+
+def compare(
+    rows:list[dict], out:str|Path, # benchmark rows and their results folder
+    a:str, b:str, # two methods of the rows
+    metric:str='dice_star', cohort:str|None=None,
+) -> str:
+    "One clause: method `a` against method `b` on `metric` (paired 95 % CI over the test subjects), e.g. for a notebook's reading."
+    rs = {r['method']: r for r in rows if cohort is None or r['cohort'] == cohort}
+    d = paired_difference(load_evaluation(rs[a], out), load_evaluation(rs[b], out))[metric]
+    how = {True: 'better than', False: 'worse than', None: 'not distinguishable from'}[d['better']]
+    return f"{a} is {how} {b} on {_SHORT.get(metric, metric)} ({d['diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])"
 
 def phantom_demo(
     out:str|Path='demo_out', # results folder
@@ -526,14 +569,15 @@ def phantom_demo(
         ids = sorted(r['id'] for r in json.loads((cache / 'meta.json').read_text())['subjects'])
         patients = [i for i in ids if f'-{kind}-' in i]
         split = dict(val=patients[:1], test=patients[1:] + [i for i in ids if '-healthy-' in i])
-        table = detectors(shipped_networks(kind, dev), 500, steps, PHANTOM_SCALES[kind])
-        tuned = {m: 's (09_combined, the phantom\'s own validation subjects)' for m in PHANTOM_SCALES[kind] if m in methods}
+        ch = PHANTOM_CHOICES[kind]
+        table = detectors(shipped_networks(kind, dev), 500, steps, {m: c['scale'] for m, c in ch.items()}, levels={m: c['level'] for m, c in ch.items()})
+        tuned = {m: 'L, s on the phantom experiment\'s validation subjects (09_combined)' for m in ch if m in methods}
         rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned)
         if 'intensity' in methods: rs = rs[:1] + median_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev) + rs[1:]
         rows += compare_rows(rs, out)
         benchmark_figure(out, kind, cache, split['test'], list(methods)).savefig(out / f'figure_{kind}.png')
     n = len(split['test'])
-    write_results(rows, out, dict(demo=True, subjects=subjects, healthy=healthy, steps=steps, seed=seed, level=500, scales=PHANTOM_SCALES),
+    write_results(rows, out, dict(demo=True, subjects=subjects, healthy=healthy, steps=steps, seed=seed, level=500, choices=PHANTOM_CHOICES),
                   [f"The demo tests {n} subjects per pathology ({healthy} healthy): its intervals are wide; `diffad benchmark` on a larger cohort "
-                   "narrows them. Its guidance scales were chosen on the phantom's validation subjects (09_combined), not on the demo's."])
+                   "narrows them. Its L and s were chosen on the phantom experiment's validation subjects (09_combined), not on the demo's."])
     return rows

@@ -157,13 +157,14 @@ def phantom_experiment(
     size:int=64, # slice size
     progress:bool=True,
     healthy:int=PHANTOM_HEALTHY, # healthy subjects, shared out between the pathologies' validation (1/3) and test (2/3) sets
+    norm:str='percentile', # intensity normalisation (`01b_data`; the shipped networks were trained on 'percentile')
 ) -> tuple[Path, dict]: # cache path, {'tumour'|'ms': (train ids, val ids, test ids)}
     "The slice cache and subject split of the phantom experiment (tumour and MS cohorts, seed 0, and healthy subjects to test on)."
     kinds = ('tumour', 'ms')
     src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in kinds]
                + ([dict(kind='healthy', n=healthy, seed=0, shape=[64, 64, 48])] if healthy else []))
     subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in kinds), make_cohort(healthy, 'healthy', seed=0))
-    path = build_slice_cache(subs, cache, SliceSettings(size=size), src, n=2 * subjects + healthy, progress=progress)
+    path = build_slice_cache(subs, cache, SliceSettings(size=size, norm=norm), src, n=2 * subjects + healthy, progress=progress)
     split, h = {}, [f'phantom-healthy-{i:03d}' for i in range(healthy)]
     for j, k in enumerate(kinds):   # the training subjects are those the shipped networks were trained on; healthy ones only evaluate
         tr, va, te = split_subjects([f'phantom-{k}-{i:03d}' for i in range(subjects)], seed=0)

@@ -54,7 +54,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert set(ch) == {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion'} and res['settings']['refiner'] == {'annotated': 2}
     assert all(ch[m]['level'] == 200 for m in ch) and all(len(ch[m]['search']['200']) >= 4 for m in ('wolleb', 'combined', 'masked'))
     for row in res['rows']:   # CIs, supervision, what validation chose, the comparison with the best baseline
-        assert row['supervision'] and row['validation'].startswith('threshold') and '[' in row['dice_star'] and row['beats_baseline']
+        assert row['supervision'] and row['validation'].startswith('threshold (') and '[' in row['dice_star'] and row['beats_baseline']
     assert 'the best baseline is' in ' '.join(res['verdicts']) and set(res['settings']['cost']) >= {'diffusion', 'dae', 'refiner'}
     rc = torch.load(out / 'run' / 'refiner.pt', weights_only=True)['config']
     assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic']
