@@ -135,9 +135,11 @@ def detector(
     return Detector(name, fn, d, spec.supervision, name)
 
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
-PHANTOM_CHOICES = dict(  # L and s of the guided methods on the phantom, chosen on its validation subjects (09_combined)
-    tumour=dict(wolleb=dict(level=500, scale=30.), combined=dict(level=500, scale=30.), masked=dict(level=500, scale=100.), fused=dict(level=500, scale=30.)),
-    ms=dict(wolleb=dict(level=500, scale=100.), combined=dict(level=500, scale=100.), masked=dict(level=500, scale=100.), fused=dict(level=500, scale=100.)))
+PHANTOM_CHOICES = dict(  # L and s of the guided methods on the phantom, chosen on its validation subjects (09_combined; s past 100: the grid's extension)
+    tumour=dict(wolleb=dict(level=500, scale=10.), combined=dict(level=250, scale=100.), masked=dict(level=250, scale=1111.1111111111109),
+                fused=dict(level=250, scale=100.)),
+    ms=dict(wolleb=dict(level=500, scale=100.), combined=dict(level=750, scale=333.3333333333333), masked=dict(level=750, scale=333.3333333333333),
+            fused=dict(level=750, scale=333.3333333333333)))
 DEFAULT_SCALES = {m: c['scale'] for m, c in PHANTOM_CHOICES['tumour'].items()}
 
 def detectors(
