@@ -24,7 +24,10 @@ def test_demo_small(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert '| cohort | method |' in r.stdout and '| ms | combined |' in r.stdout and '| tumour | refine |' in r.stdout
     res = json.loads((out / 'results.json').read_text())
-    assert len(res['rows']) == 20 and res['versions']['diffad'] == diffad.__version__
+    assert len(res['rows']) == 26 and res['versions']['diffad'] == diffad.__version__   # 13 rows per pathology, the baselines first
+    assert [row['method'] for row in res['rows'][:3]] == ['intensity', 'intensity (median norm)', 'dae']
+    assert 'the best baseline is' in r.stdout and 'its intervals are wide' in r.stdout and "Wolleb et al.'s protocol" in r.stdout
+    assert all(row['metrics']['n_healthy_subjects'] == 1 for row in res['rows'])   # a healthy subject among the test subjects
     refine = [row for row in res['rows'] if row['method'] == 'refine']
     assert [(row['level'], row['steps']) for row in refine] == [(500, 10)] * 2  # the shipped refiners' reconstruction settings
     assert (out / 'figure_tumour.png').exists() and (out / 'figure_ms.png').exists()
