@@ -16,7 +16,7 @@ import diffad
 from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device
 from .phantom import MODALITIES, make_cohort
 from .data import detect_layout, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
-from .metrics import (HEADLINE, LOWER_IS_BETTER, metrics_row, evaluate_detector, select_on_validation, most_lesion, paired_difference,
+from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_detector, select_on_validation, most_lesion, paired_difference,
                             intensity_detect, dae_detect)
 from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
@@ -270,7 +270,7 @@ def compare_rows(
             for k in HEADLINE:
                 pts = {b: ev[b].get(k) for b in base if b != r['method'] and not _isnan(ev[b].get(k))}
                 if not pts: continue
-                pick = (min if k in LOWER_IS_BETTER else max)(pts, key=lambda b: _value(pts[b]))
+                pick = (min if k in LOWER_IS_BETTER else max)(pts, key=lambda b: value_of(pts[b]))
                 d = paired_difference(ev[r['method']], ev[pick]).get(k)
                 if d: r['vs_baseline'][k] = dict(d, baseline=pick)
             if wolleb and r['method'] != wolleb: r['vs_wolleb'] = paired_difference(ev[r['method']], ev[wolleb])
@@ -278,8 +278,7 @@ def compare_rows(
             r['beats_baseline'] = '-' if r.get('registry') in BASELINES else (', '.join(beats) or 'no')
     return rows
 
-def _value(v) -> float: return v[0] if isinstance(v, (list, tuple)) else v
-def _isnan(v) -> bool: return v is None or _value(v) != _value(v)
+def _isnan(v) -> bool: return v is None or value_of(v) != value_of(v)
 
 # %% ../nbs/11_benchmark.ipynb #bac24689
 TABLE = dict(cohort='cohort', method='method', supervision='supervision', validation='chosen on validation masks', level='L', scale='s',
@@ -470,7 +469,7 @@ def seed_summary(per_seed:list[list[dict]]) -> list[dict]:
         rs = [next(r for r in rows if r['method'] == r0['method'] and r['cohort'] == r0['cohort']) for rows in per_seed]
         row = dict(cohort=r0['cohort'], method=r0['method'], registry=r0.get('registry'), supervision=r0['supervision'], seeds=len(rs))
         for k in HEADLINE:
-            v = torch.tensor([_value(r['metrics'].get(k, math.nan)) for r in rs], dtype=torch.float64)
+            v = torch.tensor([value_of(r['metrics'].get(k, math.nan)) for r in rs], dtype=torch.float64)
             row[k] = '-' if torch.isnan(v).all() else f'{v.nanmean():.3f} ± {(v - v.nanmean()).pow(2).nanmean().sqrt():.3f}'
         row['beats_baseline'] = '-' if r0.get('registry') in BASELINES else f"Dice* in {sum(r.get('vs_baseline', {}).get('dice_star', {}).get('better') is True for r in rs)}/{len(rs)} seeds"
         out.append(row)

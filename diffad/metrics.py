@@ -16,7 +16,7 @@ from fastprogress.fastprogress import progress_bar
 # %% auto #0
 __all__ = ['HEADLINE', 'LOWER_IS_BETTER', 'binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice',
            'otsu_threshold', 'median_filter', 'mean_std', 'image_scores', 'brain_areas', 'wolleb_protocol',
-           'evaluate_maps', 'validation_threshold', 'subject_stats', 'bootstrap_weights', 'bootstrap',
+           'evaluate_maps', 'validation_threshold', 'subject_stats', 'bootstrap_weights', 'bootstrap', 'value_of',
            'paired_difference', 'metrics_row', 'detect_dataset', 'evaluate_detector', 'select_on_validation',
            'most_lesion', 'intensity_detect', 'coarse_noise', 'dae_loss', 'dae_detect']
 
@@ -281,10 +281,11 @@ def bootstrap(
 HEADLINE = ('dice', 'dice_star', 'auroc', 'auprc', 'image_auroc', 'dice_subject_all', 'fp_healthy_subject')  # a results table's metrics
 LOWER_IS_BETTER = ('fp_healthy_subject',)
 
-def _point(res:dict, k:str) -> float:
-    "A metric's point estimate (the mean of a 'mean ± std' pair)."
-    v = res.get(k, math.nan)
+def value_of(v) -> float:
+    "A metric's point estimate: the mean of a (mean, std) pair, or the number itself."
     return v[0] if isinstance(v, (tuple, list)) else v
+
+def _point(res:dict, k:str) -> float: return value_of(res.get(k, math.nan))
 
 def paired_difference(
     a:dict, b:dict, # two `evaluate_maps` results on the same test subjects (with their bootstrap)
