@@ -16,7 +16,7 @@ import diffad
 from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device
 from .phantom import MODALITIES, make_cohort
 from .data import detect_layout, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
-from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_detector, select_on_validation, most_lesion, paired_difference,
+from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
                             intensity_detect, dae_detect)
 from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
@@ -436,19 +436,27 @@ def choose_on_validation(
     steps:int, # DDIM steps of each half: the test run's
     extend:int=4, batch:int=16, device='cpu', progress:bool=True,
 ) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge'}
-    "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count."
+    "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
     out, memo = {}, Memo()  # one DDIM encoding per batch and L, shared by every scale and method
+    bounds = (steps - 1, nets.schedule.T - 1)  # L can go no lower (each half takes `steps` DDIM steps) or higher
     for m in GUIDED + ('reconstruction', 'partial-diffusion'):
         if nets.missing(METHODS[m].needs): continue
-        if m in GUIDED:
-            per = {L: select_on_validation(lambda s, L=L: detector(m, nets, L, steps, s, memo=memo), val, list(scales), batch, device, progress, extend=extend) for L in levels}
-            L = max(per, key=lambda L: per[L][1][per[L][0]])
+        if m in GUIDED:  # s searched (and extended) at every L; L extended past its grid's edge while the best L sits there
+            per, best = {}, lambda: max(per, key=lambda L: per[L][1][per[L][0]])
+            search = lambda L: select_on_validation(lambda s: detector(m, nets, L, steps, s, memo=memo), val, list(scales), batch, device, progress, extend=extend)
+            for L in levels: per[L] = search(L)
+            for _ in range(extend):
+                new = beyond_edge(sorted(per), best(), bounds)
+                if new is None: break
+                per[new] = search(new)
+            L = best()
             out[m] = dict(level=L, scale=per[L][0], dice_star=per[L][1][per[L][0]], at_edge=per[L][2],
-                          search={str(l): {str(s): round(d, 4) for s, d in p[1].items()} for l, p in per.items()})
+                          level_at_edge=beyond_edge(sorted(per), L, bounds) is not None,
+                          search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)})
         else:
-            L, sc, _ = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo), val, list(levels), batch, device, progress)
-            out[m] = dict(level=L, dice_star=sc[L], search={str(l): round(d, 4) for l, d in sc.items()})
-        out[m]['level_at_edge'] = len(levels) > 1 and out[m]['level'] in (min(levels), max(levels))
+            L, sc, edge = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo), val, list(levels), batch, device, progress,
+                                               extend=extend, bounds=bounds)
+            out[m] = dict(level=L, dice_star=sc[L], level_at_edge=edge, search={str(l): round(d, 4) for l, d in sc.items()})
     if 'combined' in out: out['fused'] = {k: v for k, v in out['combined'].items() if k != 'search'} | dict(note="the decode of 'combined'")
     return out
 

@@ -18,7 +18,7 @@ __all__ = ['HEADLINE', 'LOWER_IS_BETTER', 'binary_curve', 'auroc', 'average_prec
            'otsu_threshold', 'median_filter', 'mean_std', 'image_scores', 'brain_areas', 'wolleb_protocol',
            'evaluate_maps', 'validation_threshold', 'subject_stats', 'bootstrap_weights', 'bootstrap', 'value_of',
            'paired_difference', 'metrics_row', 'detect_dataset', 'evaluate_detector', 'select_on_validation',
-           'most_lesion', 'intensity_detect', 'coarse_noise', 'dae_loss', 'dae_detect']
+           'beyond_edge', 'most_lesion', 'intensity_detect', 'coarse_noise', 'dae_loss', 'dae_detect']
 
 # %% ../nbs/06_metrics.ipynb #82134d5f
 def binary_curve(
@@ -367,7 +367,8 @@ def select_on_validation(
     batch_size:int=16, device='cpu', progress:bool=True,
     extend:int=0, # at most this many values added geometrically beyond an edge of the grid while the best value sits there
     median:int|None=None, # median-filter size applied before scoring, as the test run will
-) -> tuple: # best value, {value: pooled validation Dice*} (sorted by value when extended), whether the best is still at an edge
+    bounds:tuple|None=None, # (lowest, highest) value the setting can take (e.g. L in [steps, T−1]): the grid grows no further
+) -> tuple: # best value, {value: pooled validation Dice*} (sorted by value when extended), whether the best is at an edge the grid could still pass
     "The value whose detector has the best pooled Dice* on `val`; the grid grows past an edge while the best value sits at it."
     scores = {}
     def score(vs):
@@ -379,12 +380,23 @@ def select_on_validation(
     score(list(values))
     grid = sorted(scores)
     for _ in range(extend):
-        best = max(scores, key=scores.get)
-        if len(grid) < 2 or best not in (grid[0], grid[-1]): break
-        new = grid[-1] ** 2 / grid[-2] if best == grid[-1] else grid[0] ** 2 / grid[1]  # the grid's own ratio, one step further
+        new = beyond_edge(grid, max(scores, key=scores.get), bounds)
+        if new is None: break
         score([new]); grid = sorted(scores)
     best = max(scores, key=scores.get)
-    return best, ({v: scores[v] for v in grid} if extend else scores), len(grid) > 1 and best in (grid[0], grid[-1])
+    return best, ({v: scores[v] for v in grid} if extend else scores), beyond_edge(grid, best, bounds) is not None
+
+def beyond_edge(
+    grid:list, # the values tried, sorted
+    best, # the best of them
+    bounds:tuple|None=None, # (lowest, highest) value allowed
+): # the next value past the edge where `best` sits (the grid's own ratio, kept in `bounds`, an int for an int grid); None if `best` is inside or no new value is allowed
+    "One step past the grid's edge in the direction of its best value, or None."
+    if len(grid) < 2 or best not in (grid[0], grid[-1]): return None
+    new = grid[-1] ** 2 / grid[-2] if best == grid[-1] else grid[0] ** 2 / grid[1]
+    if bounds is not None: new = min(max(new, bounds[0]), bounds[1])
+    if all(isinstance(v, int) for v in grid): new = int(round(new))
+    return None if new in grid else new
 
 def most_lesion(
     ds, # a `SliceDataset`
