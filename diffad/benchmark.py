@@ -15,8 +15,8 @@ from fastprogress.fastprogress import progress_bar
 import diffad
 from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device
 from .phantom import MODALITIES, make_cohort
-from .data import detect_layout, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
-from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
+from .data import detect_layout, find_subjects, load_subject, read_volume, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
+from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_maps, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
                             intensity_detect, dae_detect)
 from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
@@ -25,12 +25,12 @@ from .refine import refine_detect
 from .runs import Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'GUIDED', 'DEMO_METHODS', 'Method',
-           'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
-           'slug', 'write_subject_maps', 'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table',
-           'protocol_table', 'verdict', 'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort',
-           'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'median_norm_baseline', 'median_norm_detector',
-           'phantom_benchmark', 'compare', 'phantom_demo']
+__all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'NATIVE', 'GUIDED', 'DEMO_METHODS',
+           'Method', 'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol',
+           'slice_settings', 'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation',
+           'compare_rows', 'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
+           'benchmark_figure', 'benchmark_cohort', 'choose_on_validation', 'seed_summary', 'benchmark_seeds',
+           'median_norm_baseline', 'median_norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -211,6 +211,37 @@ def write_subject_maps(
 # %% ../nbs/11_benchmark.ipynb #d7943215
 def _boot_file(out:Path, cohort:str, label:str) -> Path: return out / 'methods' / f'{slug(cohort)}_{slug(label)}_bootstrap.pt'
 
+def native_volumes(
+    maps:str|Path, # a folder of <id>/<id>_anomaly.nii.gz (from `detect` or `run_benchmark`)
+    root:str|Path, # the NIfTI cohort the maps were made from
+    z:dict, # id -> the axial slices that were evaluated
+    layout:str='auto', patterns:dict|None=None, # the cohort's layout
+    progress:bool=False,
+) -> dict: # maps, masks, brains (N,1,X,Y) at the volumes' own resolution, and ids
+    "The written maps of the evaluated slices with the subjects' own lesion and brain masks, at native resolution."
+    maps, layout = Path(maps), detect_layout(root) if layout == 'auto' else layout
+    folders = {f.name: f for f in find_subjects(root, layout, patterns)}
+    out = {k: [] for k in ('maps', 'masks', 'brains', 'ids')}
+    for sid in (progress_bar(list(z)) if progress else z):
+        if sid not in folders: raise FileNotFoundError(f"{root}: subject {sid} of {maps} is not in the cohort")
+        s = load_subject(folders[sid], layout, patterns)
+        m, _ = read_volume(maps / sid / f'{sid}_anomaly.nii.gz')
+        if m.shape != s.shape: raise ValueError(f"{maps / sid}: map shape {m.shape} differs from the subject's {s.shape}")
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[..., list(z[sid])], -1, 0)[:, None], dtype=np.float32))
+        out['maps'].append(t(m)); out['masks'].append(t(s.seg > 0)); out['brains'].append(t(s.brain)); out['ids'] += [sid] * len(z[sid])
+    return {k: v if k == 'ids' else torch.cat(v) for k, v in out.items()}
+
+def _native_row(r:dict, det, e:dict, native:dict, folder:Path, n_boot:int) -> dict:
+    "The maps just written, scored at native resolution at the model grid's validation threshold; their detect.json lets `diffad evaluate` redo it."
+    z = {sid: [int(r['z'][j]) for j in np.flatnonzero(np.asarray(r['ids']) == sid)] for sid in dict.fromkeys(r['ids'])}
+    write_json(folder / 'detect.json', dict(method=det.label, **{k: det.settings.get(k) for k in ('level', 'scale', 'steps')}, subjects=list(z), z=z,
+                                            supervision=det.supervision, seconds_per_slice=e['seconds_per_slice'], threshold=e['threshold'],
+                                            format=native.get('layout', 'auto'), patterns=native.get('patterns'), version=diffad.__version__))
+    v = native_volumes(folder, native['root'], z, native.get('layout', 'auto'), native.get('patterns'))
+    en = evaluate_maps(v['maps'], v['masks'], v['brains'], v['ids'], e['threshold'], n_boot=n_boot)
+    en.pop('bootstrap', None)
+    return dict(grid='native ({}x{} slices)'.format(*v['maps'].shape[-2:]), **metrics_row(en), metrics=en)
+
 def run_benchmark(
     methods:dict, # label -> `Detector`, e.g. from `detectors`
     cache:str|Path, # slice cache of the cohort
@@ -223,6 +254,7 @@ def run_benchmark(
     tuned:dict|None=None, # label -> what else was chosen, and on which masks, e.g. 'L and s on the same subjects'
     n_boot:int=1000, # bootstrap resamples of the test subjects
     every:int=1, # score every `every`-th slice of the validation and test subjects (quicker; the subjects stay the same)
+    native:dict|None=None, # {'root', 'layout', 'patterns'} of the NIfTI cohort: also score the written maps against its own masks at native resolution
 ) -> list[dict]: # one row per method (also in out/methods/<cohort>_<method>.json), compared with the baselines
     "Evaluate every method on the test subjects (Dice threshold from the validation subjects), with CIs and paired comparisons; resumable."
     out, cache = Path(out), Path(cache)
@@ -233,7 +265,7 @@ def run_benchmark(
         if f.exists(): rows.append(json.loads(f.read_text())); continue  # done in an earlier run
         e = evaluate_detector(det, test, val, batch_size, device, progress=False, n_boot=n_boot)
         r, boot = e.pop('maps'), e.pop('bootstrap', {})
-        if write_maps: write_subject_maps(r, test.meta, out / 'maps' / slug(cohort) / slug(name))
+        if write_maps or native: write_subject_maps(r, test.meta, out / 'maps' / slug(cohort) / slug(name))
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f.with_name(f.stem + '_preview.npy'), r['maps'][prev].numpy().astype(np.float16))
         with atomic_write(_boot_file(out, cohort, name)) as tmp: torch.save(boot, tmp)
@@ -242,6 +274,7 @@ def run_benchmark(
         row = dict(cohort=cohort, method=name, registry=det.method, **det.settings, supervision=det.supervision,
                    validation=chosen, grid=f'{size[0]}x{size[1]} slices',
                    **metrics_row(e), seconds_per_slice=round(e['seconds_per_slice'], 4), metrics=e)
+        if native: row['native'] = _native_row(r, det, e, native, out / 'maps' / slug(cohort) / slug(name), n_boot)
         write_json(f, row); rows.append(json.loads(f.read_text()))
     return compare_rows(rows, out)
 
@@ -297,6 +330,13 @@ def protocol_table(rows:list[dict]) -> str:
                 dice_star_oracle_per_subject='Dice* with an oracle threshold per subject')
     return markdown_table([dict(cohort=r['cohort'], method=r['method'], **{h: f(r['metrics'].get(k)) for k, h in keys.items()}) for r in rows])
 
+NATIVE = ('dice', 'dice_star', 'auroc', 'auprc', 'fp_healthy_subject')  # the native-resolution table's columns
+
+def native_table(rows:list[dict]) -> str:
+    "The rows' maps scored again at the volumes' own resolution (written NIfTI maps against the cohort's masks; Dice at the same validation threshold)."
+    return markdown_table([dict(cohort=r['cohort'], method=r['method'], grid=r['native']['grid'], **{TABLE[k]: r['native'].get(k, '-') for k in NATIVE})
+                           for r in rows if 'native' in r])
+
 def verdict(rows:list[dict], metric:str='dice_star') -> list[str]:
     "One sentence per cohort: which methods beat the best baseline on `metric` (paired 95 % CI excluding 0), and by how much — or that none does."
     out = []
@@ -332,6 +372,10 @@ def write_results(
           "(one threshold for all test voxels: Dice's chosen on the validation subjects, Dice*'s on the test subjects themselves).\n\n"
           + results_table(rows) + '\n\n' + '\n'.join(f'- {s}' for s in [*said, *notes]) + '\n\n### Wolleb et al.\'s protocol and per-subject numbers\n\n'
           + protocol_table(rows) + '\n')
+    if any('native' in r for r in rows):
+        md += ('\n### At native resolution\n\nThe same maps, written as NIfTI in each subject\'s space, scored against the cohort\'s own masks on every voxel '
+               'of the evaluated slices (`diffad evaluate --maps maps/<cohort>/<method>` gives the same numbers); Dice at the model grid\'s validation '
+               'threshold.\n\n' + native_table(rows) + '\n')
     with atomic_write(out / 'results.md') as tmp: tmp.write_text(md)
     return out / 'results.json'
 
@@ -417,7 +461,7 @@ def benchmark_cohort(
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods)
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     name = Path(data).resolve().name
-    rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned)
+    rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, native=dict(root=data, layout=layout, patterns=patterns))
     rows = compare_rows(rows[:1] + median_norm_baseline(data, run.folder / 'cache', slice_settings(json.loads((cache / 'meta.json').read_text())['settings']),
                                                         split, out, name, layout, patterns, channel, mods, batch, dev) + rows[1:], out)
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
@@ -515,7 +559,7 @@ def median_norm_baseline(
     layout = detect_layout(data) if layout == 'auto' else layout
     cache = cache_nifti_cohort(data, cache_root, replace(settings, norm='median'), layout, patterns, progress=False)
     d = median_norm_detector(channel, modalities)
-    return run_benchmark({d.label: d}, cache, split, out, cohort, batch_size, device, write_maps=False, progress=False)
+    return run_benchmark({d.label: d}, cache, split, out, cohort, batch_size, device, progress=False, native=dict(root=data, layout=layout, patterns=patterns))
 
 def median_norm_detector(channel:str|int='flair', modalities:tuple|None=None) -> Detector:
     "The intensity baseline, labelled as running on slices normalised by the brain median (run it on such slices)."
@@ -581,7 +625,7 @@ def phantom_demo(
         ch = PHANTOM_CHOICES[kind]
         table = detectors(shipped_networks(kind, dev), 500, steps, {m: c['scale'] for m, c in ch.items()}, levels={m: c['level'] for m, c in ch.items()})
         tuned = {m: 'L, s on the phantom experiment\'s validation subjects (09_combined)' for m in ch if m in methods}
-        rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned)
+        rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned, native=dict(root=data, layout='brats2020'))
         if 'intensity' in methods: rs = rs[:1] + median_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev) + rs[1:]
         rows += compare_rows(rs, out)
         benchmark_figure(out, kind, cache, split['test'], list(methods)).savefig(out / f'figure_{kind}.png')

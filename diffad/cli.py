@@ -12,10 +12,10 @@ from fastprogress.fastprogress import progress_bar
 import diffad
 from .core import default_device, show_images, markdown_table, write_json, atomic_write
 from .phantom import KINDS, make_cohort
-from .data import DataError, write_cohort, load_subject, find_subjects, read_volume, save_nifti, SliceDataset, slices_to_volume
+from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
-from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo
+from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes
 
 # %% auto #0
 __all__ = ['FORMATS', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command', 'train_refiner_command',
@@ -175,8 +175,8 @@ def save_preview(r:dict, path:Path):
 
 # %% ../nbs/12_cli.ipynb #ea3eba66
 def evaluate_command(
-    data:str|Path, maps:str|Path, out:str|Path|None=None, # cohort, maps folder (from `detect`), metrics.json
-    layout:str|None=None, threshold:float|None=None, # the cohort's format (default: as detected); a fixed threshold for Dice
+    data:str|Path, maps:str|Path, out:str|Path|None=None, # cohort, maps folder (from `detect`, or `benchmark`'s maps/<cohort>/<method>), metrics.json
+    layout:str|None=None, threshold:float|None=None, # the cohort's format (default: as detected); a fixed threshold for Dice (default: the one detect.json records, if any)
     patterns:dict|None=None, # the 'folder' layout's file patterns (default: as detected)
 ) -> dict:
     "Score the NIfTI maps of `maps` against the cohort's masks; write and return the metrics."
@@ -185,17 +185,10 @@ def evaluate_command(
     info = json.loads((maps / 'detect.json').read_text())
     if layout is None and patterns is None: layout, patterns = info.get('format', 'auto'), info.get('patterns')
     layout = cohort_layout(layout or 'auto', patterns)
-    folders = {f.name: f for f in find_subjects(data, layout, patterns)}
-    stack = {k: [] for k in ('maps', 'masks', 'brains', 'ids')}
-    for sid in progress_bar(info['subjects']):
-        if sid not in folders: raise FileNotFoundError(f"{data}: subject {sid} of {maps} is not in the cohort")
-        s = load_subject(folders[sid], layout, patterns)
-        m, _ = read_volume(maps / sid / f'{sid}_anomaly.nii.gz')
-        if m.shape != s.shape: raise ValueError(f"{maps / sid}: map shape {m.shape} differs from the subject's {s.shape}")
-        z = info['z'][sid]
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[..., z], -1, 0)[:, None], dtype=np.float32))
-        stack['maps'].append(t(m)); stack['masks'].append(t(s.seg > 0)); stack['brains'].append(t(s.brain)); stack['ids'] += [sid] * len(z)
-    res = evaluate_maps(torch.cat(stack['maps']), torch.cat(stack['masks']), torch.cat(stack['brains']), stack['ids'], threshold)
+    z = {sid: info['z'][sid] for sid in info['z'] if sid in info['subjects']}  # in the order the maps were made (the bootstrap's order)
+    v = native_volumes(maps, data, z, layout, patterns, progress=True)
+    threshold = info.get('threshold') if threshold is None else threshold  # `benchmark`'s maps record their validation threshold
+    res = evaluate_maps(v['maps'], v['masks'], v['brains'], v['ids'], threshold)
     res.pop('bootstrap', None)
     res = dict(res, method=info['method'], level=info['level'], scale=info['scale'], steps=info['steps'], seconds_per_slice=info['seconds_per_slice'])
     if out is not None: write_json(out, res)

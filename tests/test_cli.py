@@ -63,7 +63,11 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic']
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
-    assert (out / 'results.md').exists() and (out / 'figure.png').exists()
+    assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
+    row = next(row for row in res['rows'] if row['method'] == 'combined')   # `evaluate` on the benchmark's maps: the benchmark's native numbers
+    r = run('evaluate', '--data', str(cohort), '--maps', str(out / 'maps' / 'cohort' / 'combined'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert row['native']['grid'] == 'native (32x32 slices)' and all(f"| {row['native'][k]} |" in r.stdout for k in ('dice_star', 'dice', 'auroc'))
     split = json.loads((out / 'run' / 'split.json').read_text())
     for sid in split['test']:
         m, ref = nib.load(out / 'maps' / 'cohort' / 'combined' / sid / f'{sid}_anomaly.nii.gz'), nib.load(cohort / sid / f'{sid}-t2f.nii.gz')
