@@ -11,7 +11,7 @@ import torch
 from fastprogress.fastprogress import progress_bar
 import diffad
 from .core import default_device, show_images, markdown_table, write_json, atomic_write
-from .phantom import KINDS, make_cohort
+from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
@@ -28,12 +28,19 @@ def synth(
     subjects:int=10, # number of subjects
     seed:int=0, # cohort seed
     layout:str='brats2020', # 'brats2020' or 'brats2023' file naming
-    shape:tuple=(64, 64, 48), # volume size (X,Y,Z)
+    shape:tuple|None=None, # volume size (X,Y,Z) (default: 128×128×96 realistic, 64×64×48 easy)
+    difficulty:str='realistic', # 'realistic' (calibrated against real data, `01_phantom`) or 'easy'
+    healthy_fraction:float=0.2, # this share of the subjects are healthy (besides the patients of `kind`)
+    site:str='A', # 'realistic': the scanner ('A', or 'B' for a domain shift)
 ) -> list[Path]: # the subject folders
     "Write a phantom cohort to `out` as NIfTI files in a BraTS layout, one subject at a time."
     if kind not in KINDS: raise ValueError(f"--kind must be one of {KINDS}, got {kind!r}")
     if subjects < 1: raise ValueError(f"--subjects must be at least 1, got {subjects}")
-    return write_cohort(make_cohort(subjects, kind, seed, tuple(shape)), out, layout, n=subjects)
+    if difficulty not in DIFFICULTIES: raise ValueError(f"--difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
+    if site not in SITES: raise ValueError(f"--site must be one of {tuple(SITES)}, got {site!r}")
+    if not 0 <= healthy_fraction <= 1: raise ValueError(f"--healthy-fraction must be in [0, 1], got {healthy_fraction}")
+    cohort = make_cohort(subjects, kind, seed, tuple(shape) if shape else None, healthy_fraction, difficulty=difficulty, site=site)
+    return write_cohort(cohort, out, layout, n=subjects)
 
 # %% ../nbs/12_cli.ipynb #6f1978b8
 FORMATS = ('auto', 'brats', 'brats2020', 'brats2023', 'folder')
@@ -224,8 +231,9 @@ def _benchmark(a):
     print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figure.png and NIfTI maps')
 
 def _synth(a):
-    folders = synth(a.out, a.kind, a.subjects, a.seed, a.layout, tuple(a.shape))
-    print(f'wrote {len(folders)} {a.kind} subjects to {a.out} ({a.layout} layout)')
+    folders = synth(a.out, a.kind, a.subjects, a.seed, a.layout, a.shape, a.difficulty, a.healthy_fraction, a.site)
+    h = sum('-healthy-' in f.name for f in folders)
+    print(f'wrote {len(folders)} subjects ({len(folders) - h} {a.kind}, {h} healthy; {a.difficulty}) to {a.out} ({a.layout} layout)')
 
 def _train(a):
     kind = a.command[len('train-'):]
@@ -285,7 +293,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--subjects', type=int, default=10, help='number of subjects (default: 10)')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--layout', default='brats2020', choices=('brats2020', 'brats2023'))
-    s.add_argument('--shape', type=int, nargs=3, default=(64, 64, 48), metavar=('X', 'Y', 'Z'), help='volume size (default: 64 64 48)')
+    s.add_argument('--shape', type=int, nargs=3, default=None, metavar=('X', 'Y', 'Z'), help='volume size (default: 128 128 96 realistic, 64 64 48 easy)')
+    s.add_argument('--difficulty', default='realistic', choices=DIFFICULTIES,
+                   help="'realistic': anatomy, normal FLAIR-bright structures, lesions and scanner variation calibrated so that a FLAIR "
+                        "threshold does as well as on real data; 'easy': the simple phantom of the first notebooks (default: realistic)")
+    s.add_argument('--healthy-fraction', type=float, default=0.2, help='share of the subjects that are healthy (default: 0.2)')
+    s.add_argument('--site', default='A', choices=tuple(SITES), help="scanner: 'B' shifts the contrasts, for domain-shift exercises (default: A)")
     for kind in ('diffusion', 'classifier', 'dae'):
         t = sub.add_parser(f'train-{kind}', help=f'train (or resume) the run\'s {kind} model on a NIfTI cohort' + (' (healthy slices: the denoising autoencoder baseline)' if kind == 'dae' else ''))
         t.set_defaults(func=_train)

@@ -18,7 +18,8 @@ __all__ = ['HEADLINE', 'LOWER_IS_BETTER', 'binary_curve', 'auroc', 'average_prec
            'otsu_threshold', 'median_filter', 'mean_std', 'image_scores', 'brain_areas', 'wolleb_protocol',
            'evaluate_maps', 'validation_threshold', 'subject_stats', 'bootstrap_weights', 'bootstrap', 'value_of',
            'paired_difference', 'metrics_row', 'detect_dataset', 'evaluate_detector', 'select_on_validation',
-           'beyond_edge', 'most_lesion', 'intensity_detect', 'coarse_noise', 'dae_loss', 'dae_detect']
+           'beyond_edge', 'most_lesion', 'intensity_detect', 'volume_baseline', 'coarse_noise', 'dae_loss',
+           'dae_detect']
 
 # %% ../nbs/06_metrics.ipynb #82134d5f
 def binary_curve(
@@ -415,6 +416,18 @@ def intensity_detect(
     if not -x.shape[1] <= channel < x.shape[1]: raise ValueError(f"channel {channel} does not exist: the slices have {x.shape[1]} contrasts")
     c = channel % x.shape[1]
     return dict(map=x[:, c:c + 1] + 1)
+
+def volume_baseline(
+    subjects, # subjects with images (C,X,Y,Z), seg and brain (X,Y,Z): a phantom cohort, or NIfTI subjects from `load_subject`
+    channel:int=3, # the contrast thresholded (FLAIR in BraTS order)
+) -> float: # pooled Dice*
+    "Meissen et al.'s baseline as the phantom is calibrated with it: each subject's contrast divided by its brain median, one threshold for every brain voxel of every subject, at the volumes' own resolution."
+    v, y = [], []
+    for s in subjects:  # one subject in memory at a time
+        b = torch.from_numpy(np.asarray(s.brain, bool))
+        x = torch.from_numpy(np.asarray(s.images[channel], np.float32))[b]
+        v.append(x / x.median().clamp(min=1e-8)); y.append(torch.from_numpy(np.asarray(s.seg) > 0)[b])
+    return best_dice(torch.cat(v), torch.cat(y))[0]
 
 def coarse_noise(
     shape:tuple, # (B,C,H,W)

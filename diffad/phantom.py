@@ -13,14 +13,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['MODALITIES', 'KINDS', 'FOV_MM', 'INTENSITY', 'LESION_COMPARTMENT', 'Subject', 'world_grid', 'smooth_field', 'soft',
-           'ellipsoid_r', 'Anatomy', 'tissue_fractions', 'random_tumour', 'mass_effect', 'tumour_labels', 'ms_labels',
-           'make_subject', 'render', 'voxel_affine', 'tissue_map', 'subject_seed', 'make_cohort']
+__all__ = ['MODALITIES', 'KINDS', 'FOV_MM', 'DIFFICULTIES', 'REALISTIC_SHAPE', 'INTENSITY', 'LESION_COMPARTMENT', 'REALISTIC',
+           'LESION_FLAIR', 'SITES', 'Subject', 'world_grid', 'smooth_field', 'soft', 'ellipsoid_r', 'Anatomy',
+           'tissue_fractions', 'random_tumour', 'mass_effect', 'tumour_labels', 'ms_labels', 'make_subject', 'render',
+           'voxel_affine', 'tissue_map', 'subject_seed', 'make_cohort', 'waves', 'half_res', 'blob_in',
+           'realistic_anatomy', 'realistic_ms', 'realistic_tumour', 'render_realistic', 'make_realistic_subject']
 
 # %% ../nbs/01_phantom.ipynb #178c1a7c
 MODALITIES = ('t1', 't1ce', 't2', 'flair')
 KINDS = ('healthy', 'tumour', 'ms')
 FOV_MM = (240., 240., 155.)  # BraTS field of view
+DIFFICULTIES = ('easy', 'realistic')  # the phantom's presets (`make_subject`)
+REALISTIC_SHAPE = (128, 128, 96)  # 'realistic': 1.9 × 1.9 × 1.6 mm, so MS lesions of 3–6 mm span two to three voxels
 
 @dataclass
 class Subject:
@@ -164,13 +168,18 @@ def ms_labels(p:Tensor, fr:dict, a:Anatomy, gen:torch.Generator) -> Tensor:
 def make_subject(
     seed:int, # all randomness of the subject
     kind:str='tumour', # 'healthy', 'tumour' or 'ms'
-    shape:tuple=(64, 64, 48), # (X,Y,Z) voxels over a 240×240×155 mm field of view
-    noise:float=0.02, # Rician noise level relative to WM intensity
+    shape:tuple|None=None, # (X,Y,Z) voxels over a 240×240×155 mm field of view (default: 64×64×48 easy, `REALISTIC_SHAPE` realistic)
+    noise:float=0.02, # 'easy': Rician noise level relative to WM intensity ('realistic' draws it per subject)
     paint_lesions:bool=True, # False: same subject with the lesions left out (seg still returned)
     id:str|None=None, # subject id (default phantom-<kind>-s<seed>)
+    difficulty:str='easy', # 'easy' (this section) or 'realistic' (calibrated against real data, below)
+    site:str='A', # 'realistic': the scanner (`SITES`), for domain-shift exercises
 ) -> Subject:
     "A procedural head: 4 contrasts, lesion labels, brain mask and affine; deterministic in `seed`."
     if kind not in KINDS: raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if difficulty not in DIFFICULTIES: raise ValueError(f"difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
+    if difficulty == 'realistic': return make_realistic_subject(seed, kind, shape or REALISTIC_SHAPE, paint_lesions, id, site)
+    shape = shape or (64, 64, 48)
     gen = torch.Generator().manual_seed(int(seed))
     p, vox = world_grid(shape)
     a = Anatomy.random(gen)
@@ -221,9 +230,252 @@ def make_cohort(
     n:int, # number of subjects
     kind:str, # 'healthy', 'tumour' or 'ms'
     seed:int=0, # cohort seed
-    shape:tuple=(64, 64, 48),
-    **kw, # passed to `make_subject`
+    shape:tuple|None=None, # default: `make_subject`'s for the difficulty
+    healthy_fraction:float=0., # this share of the `n` subjects (rounded) are healthy: phantom-healthy-000, ... after the patients
+    **kw, # passed to `make_subject` (difficulty, site, ...)
 ) -> Iterator[Subject]:
     "Yield `n` phantom subjects one at a time (ids phantom-<kind>-000, ...), never all in memory."
-    for i in range(n):
-        yield make_subject(subject_seed(seed, kind, i), kind, shape, id=f'phantom-{kind}-{i:03d}', **kw)
+    if not 0 <= healthy_fraction <= 1: raise ValueError(f"healthy_fraction must be in [0, 1], got {healthy_fraction}")
+    h = round(n * healthy_fraction) if kind != 'healthy' else 0
+    for k, m in ((kind, n - h), ('healthy', h)):
+        for i in range(m):
+            yield make_subject(subject_seed(seed, k, i), k, shape, id=f'phantom-{k}-{i:03d}', **kw)
+
+# %% ../nbs/01_phantom.ipynb #e5845aa9
+REALISTIC = {  # compartment: (T1, T1ce, T2, FLAIR), white matter's = (0.80, 0.80, 0.45, 0.50) as in `INTENSITY`
+    'csf': (0.25, 0.25, 1.00, 0.10),
+    'gm': (0.58, 0.60, 0.62, 0.64),
+    'deep': (0.66, 0.67, 0.52, 0.55),  # deep grey nuclei: between cortex and white matter
+    'wm': (0.80, 0.80, 0.45, 0.50),
+    'caps': (0.70, 0.70, 0.70, 0.70),  # periventricular caps at the horns' tips: FLAIR-bright, normal
+    'rim': (0.55, 0.55, 0.80, 0.66),  # ependymal rim along the ventricles
+    'choroid': (0.55, 0.90, 0.70, 0.55),  # choroid plexus in the atria
+    'flow': (0.25, 0.25, 0.95, 0.62),  # CSF-flow hyperintensity in FLAIR (third and fourth ventricle, atria)
+}
+LESION_FLAIR = dict(  # FLAIR lesion / white matter, (lowest, highest): calibrated so that thresholding FLAIR lands where it does on real data
+    ms=(1.12, 1.75),  # each lesion its own contrast in this range (some barely brighter than white matter, below cortex)
+    oedema=(1.3, 1.9),  # next to the tumour, fading by 40 % towards the oedema's edge
+)
+SITES = {  # multipliers of the contrast to white matter, per contrast: scanner 'A' is the reference
+    'A': (1.0, 1.0, 1.0, 1.0),
+    'B': (0.8, 0.85, 1.15, 0.8),  # flatter T1 and FLAIR contrast, stronger T2 (another vendor's sequences)
+}
+
+# %% ../nbs/01_phantom.ipynb #38ac87d0
+def waves(
+    p:Tensor, # (3,...) points in mm
+    gen:torch.Generator,
+    n:int, # number of plane waves
+    wavelength:tuple, # (min, max) in mm
+) -> Tensor: # (...) a band-limited random field, scaled so that |F| is about the distance in mm to its zero set
+    "A sum of `n` random plane waves: its zero set is a random family of smooth sheets (sulci, folia)."
+    d = torch.randn(n, 3, generator=gen); d = d / d.norm(dim=1, keepdim=True)
+    w = 2 * math.pi / (wavelength[0] + (wavelength[1] - wavelength[0]) * torch.rand(n, generator=gen))
+    phase = 2 * math.pi * torch.rand(n, generator=gen)
+    f = torch.cos(torch.einsum('k,kc,c...->k...', w, d, p) + phase.reshape(n, *[1] * (p.ndim - 1))).sum(0)
+    return f / math.sqrt((w**2).sum().item() / 2)
+
+def half_res(fn, p:Tensor) -> Tensor:
+    "`fn` of points `p` (3,X,Y,Z) evaluated on a grid half as fine and interpolated back (for smooth fields)."
+    ph = F.interpolate(p[None], scale_factor=0.5, mode='trilinear', align_corners=False)[0]
+    return F.interpolate(fn(ph)[None, None], size=tuple(p.shape[1:]), mode='trilinear', align_corners=False)[0, 0]
+
+def blob_in(
+    f:Tensor, k:Tensor, # (X,Y,Z) lesion fraction and lesion contrast, updated in place
+    p:Tensor, vox:Tensor, # points (3,X,Y,Z) in mm and the voxel size
+    centre:Tensor, axes:tuple, # mm; the first axis along `u` if given
+    contrast:float, # this lesion's contrast in [0, 1]
+    width:float, # mm of partial-volume edge
+    u:Tensor|None=None, rough:Tensor|None=None, # long-axis direction; a roughness field (irregular outlines)
+):
+    "Add one soft ellipsoidal lesion, computed only in its bounding box."
+    i0 = ((centre - p[:, 0, 0, 0]) / vox).round().long()
+    h = (torch.tensor(float(max(axes)) * 1.6) / vox).ceil().long() + 2
+    sl = tuple(slice(max(int(i0[d] - h[d]), 0), max(int(i0[d] + h[d] + 1), 0)) for d in range(3))
+    q = p[(slice(None), *sl)] - centre.reshape(3, 1, 1, 1)
+    if q.numel() == 0: return
+    if u is None: r = (q**2 / torch.tensor(axes).reshape(3, 1, 1, 1)**2).sum(0).sqrt()
+    else:
+        along = (q * u.reshape(3, 1, 1, 1)).sum(0)
+        r = (((q**2).sum(0) - along**2).clamp(min=0) / axes[1]**2 + along**2 / axes[0]**2).sqrt()
+    if rough is not None: r = r * (1 + rough[sl])
+    b = soft((1 - r) * min(axes), width)
+    k[sl] = torch.where(b > f[sl], torch.full_like(b, contrast), k[sl])
+    f[sl] = torch.maximum(f[sl], b)
+
+# %% ../nbs/01_phantom.ipynb #52a428db
+def realistic_anatomy(
+    p:Tensor, # (3,X,Y,Z) (warped) world coordinates in mm
+    gen:torch.Generator, vox:Tensor,
+    s:float, ax:Tensor, c:Tensor, # the head's scale, the cerebrum's semi-axes and centre (mm)
+) -> tuple[dict, dict]: # fractions (brain, csf, gm, deep, wm; caps, rim, choroid, flow), and the geometry
+    "Cerebrum with radial sulci, cerebellum with folia, brainstem, lateral ventricles with horns, third and fourth ventricles, deep grey nuclei and the normal FLAIR-bright structures."
+    w = 0.6 * vox.min().item()
+    u = lambda lo, hi: _uniform(gen, lo, hi)
+    at = lambda *v: (c + torch.tensor(v, dtype=torch.float32)).tolist()
+    E = lambda centre, axes: ellipsoid_r(p, centre, axes)
+    inside = lambda r, scale: soft((1 - r) * scale, w)
+    # outlines: cerebrum above the tentorium, cerebellum and brainstem below it
+    r = E(c.tolist(), ax.tolist()) * (1 + 0.04 * smooth_field(p.shape[1:], gen, ctrl=4)[0])
+    r_cb, r_bs = E(at(0, -40, -52), (48 * s, 26 * s, 20 * s)), E(at(0, -14, -55), (11 * s, 11 * s, 30))
+    depth = torch.minimum((1 - r) * ax.mean() * 0.9, (r_cb - 1) * 22)  # about the mm inside the cerebral surface
+    cerebrum = soft(depth, w)
+    cereb = inside(r_cb, 20) * (1 - cerebrum)
+    stem = inside(r_bs, 10) * (1 - cerebrum) * (1 - cereb)
+    brain = (cerebrum + cereb + stem).clamp(max=1)
+    # cortex: a CSF rim, sulci as thin CSF sheets running inward (zero set of a field of the direction only), GM within `thick` mm of CSF
+    q = p - c.reshape(3, 1, 1, 1)
+    dirn = q / ax.reshape(3, 1, 1, 1); dirn = dirn / dirn.norm(dim=0, keepdim=True).clamp(min=1e-6)
+    Fs = half_res(lambda x: waves(x, gen, 32, (13, 20)), dirn * 72 + 0.2 * (q - dirn * 72))
+    rim, sulcus_depth, thick, half_width = u(1.0, 2.5), u(10, 16), u(2.3, 3.2), u(0.5, 1.0)
+    csf_c = torch.maximum(soft(rim - depth, w), soft(half_width - Fs.abs(), 0.7 * w) * soft(sulcus_depth - depth, w))
+    to_csf = torch.minimum(depth - rim, ((Fs.abs() - half_width).clamp(min=0)**2 + (depth - sulcus_depth).clamp(min=0)**2).sqrt())
+    gm_c = soft(thick - to_csf, w) * (1 - csf_c)
+    Ff = half_res(lambda x: waves(x, gen, 16, (7, 10)), p)  # cerebellar folia around a white-matter core
+    csf_cb = soft(0.4 - Ff.abs(), 0.5 * w) * soft(r_cb - 0.55, 0.05) * 0.8
+    wm_cb = soft(0.45 - r_cb, 0.04)
+    # ventricles (size grows with age): lateral ones with body, frontal horn, atrium, occipital and temporal horns; third; fourth
+    vs = u(0.8, 1.5)
+    parts = []
+    for sx in (-1, 1):
+        parts += [E(at(sx * (5 + 2.5 * vs), 0, 14), (5.5 * vs, 24, 8 * vs)), E(at(sx * (7 + 1.5 * vs), 24, 10), (4.5 * vs, 10, 9)),
+                  E(at(sx * 14, -22, 10), (5 * vs, 8, 7)), E(at(sx * 17, -36, 8), (3 * vs, 10, 3.5)), E(at(sx * 26, -8, -12), (2.5 * vs, 12, 3))]
+    third, fourth = E(at(0, -2, 2), (1.5 * vs, 11, 8)), E(at(0, -32, -44), (4, 3, 5))
+    rv = torch.stack(parts + [third, fourth]).amin(0)
+    v = inside(rv, 8)
+    deep = inside(torch.stack([E(at(sx * dx, dy, dz), a) for sx in (-1, 1) for dx, dy, dz, a in (
+        (13 + 4 * vs, 18, 8, (4.5, 9, 8)), (11, -9, 4, (7.5, 11, 8)), (24, 4, 0, (5.5, 14, 9)))]).amin(0), 8) * (1 - v)  # caudate, thalamus, lentiform
+    upper = cerebrum >= cereb
+    csf = torch.where(upper, csf_c, csf_cb) * brain
+    gm = torch.where(upper, gm_c, (1 - csf_cb) * (1 - wm_cb)) * brain * (1 - csf) + 0.25 * stem
+    csf, gm, deep = csf + v * brain, gm * (1 - v), deep * brain
+    wm = (brain - csf - gm - deep).clamp(min=0)
+    tot = (csf + gm + deep + wm).clamp(min=1e-6)
+    fr = {k: t / tot * brain for k, t in dict(csf=csf, gm=gm, deep=deep, wm=wm).items()} | dict(brain=brain)
+    # normal FLAIR-bright structures: caps at the frontal and occipital horns, an ependymal rim, choroid plexus, CSF-flow artefacts
+    shell = soft((rv - 1) * 8, w)
+    caps = torch.stack([inside(E(at(sx * 11, cy, cz), a), 6) for sx in (-1, 1) for cy, cz, a in ((30, 8, (7, 6, 7)), (-38, 8, (5, 7, 5)))]).amax(0)
+    fr['caps'] = caps * shell * soft((1.35 - rv) * 8, w) * fr['wm'] * u(0.3, 1.0)
+    fr['rim'] = shell * soft((1.12 - rv) * 12, w) * (1 - fr['caps']) * u(0.4, 1.0)
+    fr['choroid'] = torch.stack([inside(E(at(sx * 17, -20, 8), (3, 5, 3)), 6) for sx in (-1, 1)]).amax(0) * v
+    flow = inside(torch.stack([third, fourth]).amin(0), 8) * (smooth_field(p.shape[1:], gen, ctrl=10)[0] > 0.6).float()
+    fr['flow'] = flow * u(0.0, 1.0)
+    return fr, dict(centre=c, axes=ax, ventricle_r=rv, ventricle_size=vs)
+
+# %% ../nbs/01_phantom.ipynb #68ed30fe
+def realistic_ms(
+    p:Tensor, fr:dict, geo:dict, gen:torch.Generator, vox:Tensor,
+    small:tuple=(8, 35), large:tuple=(0, 3), # how many small (3–6 mm) and confluent (8–16 mm) lesions, (min, max)
+) -> tuple[Tensor, Tensor]: # lesion fraction and contrast (X,Y,Z), each lesion its own contrast in [0, 1]
+    "MS lesions where they occur: periventricular ovoids perpendicular to the ventricles, juxtacortical, deep white matter, infratentorial."
+    f, k = torch.zeros(p.shape[1:]), torch.zeros(p.shape[1:])
+    rv, c = geo['ventricle_r'], geo['centre']
+    wm = fr['wm'] > 0.8
+    pools = dict(periventricular=wm & (rv > 1.05) & (rv < 1.6), juxtacortical=(fr['wm'] > 0.5) & (fr['gm'] > 0.15),
+                 deep=wm, infratentorial=(fr['wm'] + fr['gm'] > 0.8) & (p[2] < c[2] - 30))
+    pools = {n: m.nonzero() for n, m in pools.items()}
+    share = torch.tensor([0.45, 0.2, 0.25, 0.1])
+    n_small, n_large = int(_uniform(gen, small[0], small[1] + 0.999)), int(_uniform(gen, large[0], large[1] + 0.999))
+    rough = 0.25 * smooth_field(p.shape[1:], gen, ctrl=12)[0]
+    for i in range(n_small + n_large):
+        big = i >= n_small
+        where = 'periventricular' if big else list(pools)[int(torch.multinomial(share, 1, generator=gen))]
+        if len(pools[where]) == 0: continue
+        centre = p[(slice(None), *pools[where][torch.randint(len(pools[where]), (), generator=gen)])]
+        rad = _uniform(gen, 4, 8) if big else _uniform(gen, 1.4, 3.2)
+        if where == 'periventricular':  # Dawson's fingers: elongated away from the ventricle
+            out = centre - c - torch.tensor([math.copysign(8., (centre - c)[0].item()), 0., 12.])
+            u, axes = out / out.norm(), (rad * _uniform(gen, 1.3, 2.2), rad, rad)
+        else: u, axes = None, tuple(rad * _uniform(gen, 0.8, 1.3) for _ in range(3))
+        blob_in(f, k, p, vox, centre, axes, _uniform(gen, 0, 1), 0.5 * vox.min().item(), u, rough if big else None)
+    return f * (fr['csf'] < 0.5) * fr['brain'], k
+
+def realistic_tumour(
+    p:Tensor, fr:dict, gen:torch.Generator, vox:Tensor, centre:tuple, r0:float,
+) -> dict: # fractions 'core' (solid tumour), 'necrosis', 'oedema' (with the core inside), the distance in tumour radii, 'enhancing'
+    "A glioma: solid core (enhancing or not), central necrosis, oedema that follows grey and white matter alike (it infiltrates cortex)."
+    w = 0.5 * vox.min().item()
+    n1, n2 = smooth_field(p.shape[1:], gen, ctrl=7, channels=2) * 0.3
+    d = ellipsoid_r(p, centre, (r0, r0, r0))
+    dc = d / (1 + n1).clamp(min=0.5)
+    core, necrosis = soft((1 - dc) * r0, w), soft((_uniform(gen, 0.35, 0.7) - dc) * r0, w)
+    oedema = soft((1 - d / (_uniform(gen, 1.5, 2.4) * (1 + n2)).clamp(min=0.5)) * r0, w) * (fr['gm'] + fr['deep'] + fr['wm'])
+    return dict(core=core, necrosis=necrosis, oedema=torch.maximum(oedema, core), dist=d, enhancing=_uniform(gen, 0, 1) > 0.3)
+
+# %% ../nbs/01_phantom.ipynb #b632065d
+def render_realistic(
+    fr:dict, lesions:dict, kind:str, gen:torch.Generator,
+    noise:float, # Rician noise relative to white matter
+    site:str='A', # scanner (`SITES`)
+    paint_lesions:bool=True,
+) -> tuple[Tensor, Tensor]: # images (4,X,Y,Z), labels (X,Y,Z)
+    "Partial-volume mixing of tissue and lesion intensities, lesion texture, per-subject contrasts, bias field, through-plane blur, Rician noise."
+    if site not in SITES: raise ValueError(f"site must be one of {tuple(SITES)}, got {site!r}")
+    shape = fr['brain'].shape
+    jit = lambda s: 1 + s * torch.randn(4, generator=gen)
+    w0 = torch.tensor(REALISTIC['wm'])
+    wm = w0 * jit(0.05)
+    mu = {k: wm + (torch.tensor(v) - w0) * jit(0.17) * torch.tensor(SITES[site]) for k, v in REALISTIC.items()}  # contrasts ±17 % between subjects
+    col = lambda t: t.reshape(4, *[1] * len(shape))
+    img = sum(fr[k][None] * col(mu[k]) for k in ('csf', 'gm', 'deep', 'wm'))
+    for k in ('caps', 'rim', 'choroid', 'flow'): img = img * (1 - fr[k][None]) + fr[k][None] * col(mu[k])
+    seg = torch.zeros(shape, dtype=torch.uint8)
+    texture = 1 + 0.07 * smooth_field(shape, gen, ctrl=20)
+    mix = lambda img, f, value: img * (1 - f[None]) + f[None] * value * texture if paint_lesions else img
+    for name in ('ms', 'wmh'):  # MS lesions (labelled) and age-related white-matter hyperintensities (not labelled)
+        if name not in lesions: continue
+        f, k = lesions[name]
+        t1 = 1 - 0.08 - 0.45 * k**2   # the most conspicuous are T1 "black holes"
+        lo, hi = LESION_FLAIR['ms']
+        img = mix(img, f, torch.stack([wm[0] * t1, wm[1] * t1, wm[2] * (1.5 + 0.9 * k), wm[3] * (lo + (hi - lo) * k)]))
+        if name == 'ms': seg[f > 0.5] = 1
+    if 'tumour' in lesions:
+        t = lesions['tumour']
+        ce = _uniform(gen, *LESION_FLAIR['oedema']) - 1
+        ramp = 1 - 0.4 * ((t['dist'] - 1) / 1.2).clamp(0, 1)  # oedema brightest next to the tumour
+        one = torch.ones_like(ramp)
+        img = mix(img, t['oedema'], torch.stack([wm[0] * 0.75 * one, wm[1] * 0.77 * one, wm[2] * (1 + 0.9 * ce * ramp), wm[3] * (1 + ce * ramp)]))
+        img = mix(img, t['core'], col(torch.tensor([0.6, 1.5 if t['enhancing'] else 0.62, 1.5, 1.3 + _uniform(gen, 0, 0.5)]) * wm))
+        img = mix(img, t['necrosis'], col(torch.tensor([0.3, 0.32, 2.0, _uniform(gen, 0.6, 1.6)]) * wm))  # FLAIR from dark to bright
+        seg[t['oedema'] > 0.5] = 2
+        seg[t['core'] > 0.5] = 4 if t['enhancing'] else 1
+        seg[t['necrosis'] > 0.5] = 1
+    seg[fr['brain'] <= 0.5] = 0
+    field = 0.13 * smooth_field(shape, gen, ctrl=4, channels=4) + 0.05 * smooth_field(shape, gen, ctrl=8, channels=4)
+    img = img * torch.exp(field.clamp(-0.5, 0.5))  # bias field, about ±25 %
+    sz = _uniform(gen, 0.3, 1.0)  # through-plane blur (slice profile), in voxels
+    kz = torch.exp(-torch.arange(-3., 4.)**2 / (2 * sz**2)); kz = kz / kz.sum()
+    img = F.conv1d(img.reshape(-1, 1, shape[-1]), kz.reshape(1, 1, -1), padding=3).reshape(img.shape)
+    n = torch.randn(2, *img.shape, generator=gen) * noise * wm.mean()
+    img = ((img + n[0])**2 + n[1]**2).sqrt()
+    gain = 300 + 1200 * torch.rand(4, generator=gen)
+    return (img * (fr['brain'] > 0.5) * col(gain)).float(), seg
+
+def make_realistic_subject(
+    seed:int, kind:str='tumour', shape:tuple=REALISTIC_SHAPE,
+    paint_lesions:bool=True, id:str|None=None,
+    site:str='A', # scanner (`SITES`)
+    wmh:float=0.35, # probability that a subject without MS has age-related white-matter hyperintensities (not labelled)
+) -> Subject:
+    "A realistic procedural head (see `make_subject`, `difficulty='realistic'`); deterministic in `seed`."
+    gen = torch.Generator().manual_seed(int(seed))
+    p, vox = world_grid(shape)
+    u = lambda lo, hi: _uniform(gen, lo, hi)
+    p = p + smooth_field(shape, gen, ctrl=4, channels=3) * u(2, 5)
+    s = u(0.92, 1.06)
+    ax, c = torch.tensor([68 * s * u(.95, 1.05), 84 * s * u(.95, 1.05), 60 * s * u(.95, 1.05)]), torch.tensor([u(-2, 2), u(-3, 3), u(2, 8)])
+    d = torch.randn(3, generator=gen)
+    centre, r0 = c + d / d.norm() * u(0.15, 0.5) * ax, u(8, 20)
+    centre[2] = max(centre[2].item(), c[2].item() - 15)  # a tumour above the tentorium
+    noise, has_wmh = u(0.015, 0.05), bool(torch.rand((), generator=gen) < wmh)
+    fr, geo = realistic_anatomy(mass_effect(p, centre.tolist(), r0) if kind == 'tumour' else p, gen, vox, s, ax, c)
+    lesions = {}
+    if kind == 'tumour': lesions['tumour'] = realistic_tumour(p, fr, gen, vox, centre.tolist(), r0)
+    if kind == 'ms': lesions['ms'] = realistic_ms(p, fr, geo, gen, vox)
+    elif has_wmh:
+        f, k = realistic_ms(p, fr, geo, gen, vox, small=(1, 8), large=(0, 0))
+        lesions['wmh'] = (f, 0.6 * k)
+    img, seg = render_realistic(fr, lesions, kind, gen, noise, site, paint_lesions)
+    fr['gm'] = fr['gm'] + fr['deep']
+    return Subject(id=id or f'phantom-{kind}-s{seed}', images=img.numpy(), seg=seg.numpy(), brain=(fr['brain'] > 0.5).numpy(),
+                   affine=voxel_affine(shape, vox.tolist()), tissue=tissue_map(fr).numpy())

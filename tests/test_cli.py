@@ -37,11 +37,13 @@ def test_demo_rejects_bad_arguments(tmp_path):
     assert r.returncode == 2 and "--subjects must be at least 2" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists()  # nothing written
 
+EASY = ('--difficulty', 'easy', '--healthy-fraction', '0')  # the mechanics tests keep the simple phantom (the realistic one is tested in 01_phantom and test_phantom.py)
+
 def test_benchmark_on_a_synth_cohort(tmp_path):
     "synth -> benchmark (train within a budget, choose s, every method, results, maps); a second run resumes."
     import json, nibabel as nib
     cohort, out = tmp_path / 'cohort', tmp_path / 'results'
-    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '10', '--shape', '32', '32', '24', '--layout', 'brats2023')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '10', '--shape', '32', '32', '24', '--layout', 'brats2023')
     args = ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.1', '--image-size', '32', '--steps', '2', '--level', '200', '--batch', '8',
             '--levels', '200', '--annotated', '2')
     r = run(*map(str, args))
@@ -87,16 +89,19 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert [(x['method'], x['dice_star'], x['auroc']) for x in again] == [(x['method'], x['dice_star'], x['auroc']) for x in res['rows']]
 
 def test_synth_writes_a_readable_brats_cohort(tmp_path):
+    "The defaults: the realistic phantom, a fifth of the subjects healthy; what synth writes is what make_cohort makes."
     out = tmp_path / 'cohort'
-    r = run('synth', '--out', str(out), '--kind', 'tumour', '--subjects', '3', '--seed', '4', '--shape', '32', '32', '24')
+    r = run('synth', '--out', str(out), '--kind', 'tumour', '--subjects', '5', '--seed', '4', '--shape', '32', '32', '24')
     assert r.returncode == 0, r.stderr
+    assert 'wrote 5 subjects (4 tumour, 1 healthy; realistic)' in r.stdout
     from diffad.data import find_subjects, load_subject, detect_layout
     from diffad.phantom import make_cohort
     assert detect_layout(out) == 'brats2020'
     folders = find_subjects(out)
-    assert [f.name for f in folders] == [f'phantom-tumour-{i:03d}' for i in range(3)]
-    for f, ref in zip(folders, make_cohort(3, 'tumour', 4, (32, 32, 24))):
-        s = load_subject(f)
+    assert sorted(f.name for f in folders) == sorted([f'phantom-tumour-{i:03d}' for i in range(4)] + ['phantom-healthy-000'])
+    refs = {s.id: s for s in make_cohort(5, 'tumour', 4, (32, 32, 24), healthy_fraction=0.2, difficulty='realistic')}
+    for f in folders:
+        s, ref = load_subject(f), refs[f.name]
         assert (s.images == ref.images).all() and (s.seg == ref.seg).all() and (s.affine == ref.affine).all()
 
 def test_synth_bad_arguments(tmp_path):
@@ -109,7 +114,7 @@ def test_wolleb_round_trip_from_the_command_line(tmp_path):
     "synth -> train-diffusion -> train-classifier -> detect -> evaluate; maps live in each subject's space."
     import json, nibabel as nib
     cohort, rdir, maps = tmp_path / 'cohort', tmp_path / 'run', tmp_path / 'maps'
-    assert run_ok('synth', '--out', cohort, '--kind', 'ms', '--subjects', '5', '--shape', '32', '32', '24')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'ms', '--subjects', '5', '--shape', '32', '32', '24')
     for kind in ('diffusion', 'classifier'):
         assert run_ok(f'train-{kind}', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '3', '--batch', '4')
     assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', maps, '--level', '250', '--scale', '20', '--steps', '3')
@@ -128,7 +133,7 @@ def test_combined_and_attribution_from_the_command_line(tmp_path):
     "synth -> train-diffusion -> train-classifier --lambda (constrained) -> detect combined / attribution (EG) -> evaluate."
     import json, nibabel as nib
     cohort, rdir = tmp_path / 'cohort', tmp_path / 'run'
-    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
     assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4')
     assert run_ok('train-classifier', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4',
                   '--lambda', '100', '--constraint', 'mix', '--form', 'square')
@@ -152,7 +157,7 @@ def test_baselines_from_the_command_line(tmp_path):
     "train-dae (healthy slices) -> detect --method dae; detect --method intensity needs no network; --channel picks the contrast."
     import json, nibabel as nib, numpy as np
     cohort, rdir = tmp_path / 'cohort', tmp_path / 'run'
-    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '4')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '4')
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'd0'), '--method', 'dae')
     assert r.returncode == 2 and 'no dae.pt: train it with `diffad train-dae' in r.stderr
     assert run_ok('train-dae', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4')
@@ -176,7 +181,7 @@ def test_baselines_from_the_command_line(tmp_path):
 
 def test_detect_errors(tmp_path):
     cohort = tmp_path / 'cohort'
-    assert run_ok('synth', '--out', cohort, '--subjects', '3', '--shape', '32', '32', '24')
+    assert run_ok('synth', *EASY, '--out', cohort, '--subjects', '3', '--shape', '32', '32', '24')
     r = run('detect', '--data', str(cohort), '--run', str(tmp_path / 'missing'), '--out', str(tmp_path / 'm'))
     assert r.returncode == 2 and 'no diffusion.pt: train it with `diffad train-diffusion' in r.stderr
     assert run_ok('train-diffusion', '--data', cohort, '--out', tmp_path / 'run', '--image-size', '32', '--steps', '1', '--batch', '4')
@@ -198,7 +203,7 @@ def test_generic_folder_layout_from_the_command_line(tmp_path):
     "An MS-style cohort in no BraTS layout (two contrasts, a binary mask, other file names): --format folder --pattern."
     import json, nibabel as nib, numpy as np
     brats, cohort, rdir, maps = tmp_path / 'brats', tmp_path / 'ms', tmp_path / 'run', tmp_path / 'maps'
-    assert run_ok('synth', '--out', brats, '--kind', 'ms', '--subjects', '4', '--shape', '32', '32', '24', '--seed', '5')
+    assert run_ok('synth', *EASY, '--out', brats, '--kind', 'ms', '--subjects', '4', '--shape', '32', '32', '24', '--seed', '5')
     for sub in sorted(brats.iterdir()):   # rewrite as <id>/anat/{T1w,FLAIR}.nii.gz and <id>/lesion_mask.nii.gz
         (cohort / sub.name / 'anat').mkdir(parents=True)
         for m, name in (('t1', 'anat/T1w'), ('flair', 'anat/FLAIR')): (sub / f'{sub.name}_{m}.nii.gz').rename(cohort / sub.name / f'{name}.nii.gz')
@@ -225,7 +230,7 @@ def test_refine_from_the_command_line(tmp_path):
     "Behrendt et al.: train-diffusion --healthy-only -> train-refiner (synthetic + 1 annotated subject) -> detect --method refine."
     import json, nibabel as nib
     cohort, rdir, maps = tmp_path / 'cohort', tmp_path / 'run', tmp_path / 'maps'
-    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '7')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '7')
     r = run('train-refiner', '--data', str(cohort), '--out', str(rdir), '--steps', '2')
     assert r.returncode == 2 and 'train-diffusion --healthy-only' in r.stderr
     assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4', '--healthy-only')
@@ -253,7 +258,7 @@ def test_benchmark_without_healthy_training_slices_leaves_refine_out(tmp_path):
     import json, nibabel as nib, numpy as np
     cohort, out = tmp_path / 'cohort', tmp_path / 'results'
     import shutil
-    assert run_ok('synth', '--out', cohort, '--kind', 'ms', '--subjects', '10', '--shape', '32', '32', '24', '--seed', '5')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'ms', '--subjects', '10', '--shape', '32', '32', '24', '--seed', '5')
     small = tmp_path / 'small'   # 5 subjects split 4/0/1: no validation subject, a clear error before any training
     for f in sorted(cohort.iterdir())[:5]: shutil.copytree(f, small / f.name)
     r = run(*map(str, ('benchmark', '--data', small, '--out', tmp_path / 'r5', '--minutes', '1', '--image-size', '32')))
@@ -277,10 +282,10 @@ def test_a_run_refuses_a_cohort_whose_subjects_changed(tmp_path):
     "A subject added to the cohort after a run: refused, naming it, before any work (it could land in another part of the split)."
     import shutil
     cohort, extra, rdir = tmp_path / 'cohort', tmp_path / 'extra', tmp_path / 'run'
-    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
     args = ('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '1', '--batch', '4')
     assert run_ok(*args)
-    assert run_ok('synth', '--out', extra, '--kind', 'tumour', '--subjects', '1', '--shape', '32', '32', '24', '--seed', '4')
+    assert run_ok('synth', *EASY, '--out', extra, '--kind', 'tumour', '--subjects', '1', '--shape', '32', '32', '24', '--seed', '4')
     shutil.move(extra / 'phantom-tumour-000', cohort / 'phantom-tumour-new')
     stamp = (rdir / 'diffusion.pt').stat().st_mtime_ns
     r = run(*map(str, args[:-4]), '--steps', '2', '--batch', '4')
@@ -291,7 +296,7 @@ def test_a_killed_training_resumes_from_its_timed_checkpoint(tmp_path):
     "A minutes-budgeted training writes a checkpoint on a clock; killed after it, the run resumes from it, losses and all."
     import os, signal, time
     cohort, rdir = tmp_path / 'cohort', tmp_path / 'run'
-    assert run_ok('synth', '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '6')
+    assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '6')
     p = subprocess.Popen(['diffad', 'train-diffusion', '--data', str(cohort), '--out', str(rdir), '--image-size', '32', '--batch', '4',
                           '--minutes', '10', '--checkpoint-every', '2'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
