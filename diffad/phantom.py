@@ -253,8 +253,8 @@ REALISTIC = {  # compartment: (T1, T1ce, T2, FLAIR), white matter's = (0.80, 0.8
     'flow': (0.25, 0.25, 0.95, 0.62),  # CSF-flow hyperintensity in FLAIR (third and fourth ventricle, atria)
 }
 LESION_FLAIR = dict(  # FLAIR lesion / white matter, (lowest, highest): calibrated so that thresholding FLAIR lands where it does on real data
-    ms=(1.12, 1.75),  # each lesion its own contrast in this range (some barely brighter than white matter, below cortex)
-    oedema=(1.3, 1.9),  # next to the tumour, fading by 40 % towards the oedema's edge
+    ms=(1.15, 1.9),  # each lesion its own contrast in this range (some barely brighter than white matter, below cortex)
+    oedema=(1.22, 1.8),  # next to the tumour, fading by 40 % towards the oedema's edge
 )
 SITES = {  # multipliers of the contrast to white matter, per contrast: scanner 'A' is the reference
     'A': (1.0, 1.0, 1.0, 1.0),
@@ -326,10 +326,15 @@ def realistic_anatomy(
     # cortex: a CSF rim, sulci as thin CSF sheets running inward (zero set of a field of the direction only), GM within `thick` mm of CSF
     q = p - c.reshape(3, 1, 1, 1)
     dirn = q / ax.reshape(3, 1, 1, 1); dirn = dirn / dirn.norm(dim=0, keepdim=True).clamp(min=1e-6)
-    Fs = half_res(lambda x: waves(x, gen, 32, (13, 20)), dirn * 72 + 0.2 * (q - dirn * 72))
-    rim, sulcus_depth, thick, half_width = u(1.0, 2.5), u(10, 16), u(2.3, 3.2), u(0.5, 1.0)
-    csf_c = torch.maximum(soft(rim - depth, w), soft(half_width - Fs.abs(), 0.7 * w) * soft(sulcus_depth - depth, w))
-    to_csf = torch.minimum(depth - rim, ((Fs.abs() - half_width).clamp(min=0)**2 + (depth - sulcus_depth).clamp(min=0)**2).sqrt())
+    Fs = half_res(lambda x: waves(x, gen, 32, (13, 20)), dirn * 72 + 0.45 * (q - dirn * 72))  # tortuous, branching sheets
+    rim, thick, half_width = u(1.0, 2.5), u(2.3, 3.2), u(0.5, 1.0)
+    sulcus_depth = u(10, 16) * (1 + 0.4 * smooth_field(p.shape[1:], gen, ctrl=8)[0]).clamp(0.4, 1.8)  # sulci of unequal depth
+    hw = half_width * (1 + (1 - depth / 6).clamp(min=0))  # wider where they open onto the surface
+    core = soft((E(at(0, -2, 0), (30, u(34, 40), u(24, 28))) - 1) * 20, w)  # the midline tissue: callosum, septum, diencephalon, brainstem
+    fissure = soft(1.2 - (p[0] - c[0]).abs(), 0.5 * w) * core  # the interhemispheric fissure, down to the callosum
+    csf_c = torch.maximum(torch.maximum(soft(rim - depth, w), soft(hw - Fs.abs(), 0.7 * w) * soft(sulcus_depth - depth, w)), fissure)
+    to_csf = torch.minimum(depth - rim, ((Fs.abs() - hw).clamp(min=0)**2 + (depth - sulcus_depth).clamp(min=0)**2).sqrt())
+    to_csf = torch.where(core > 0.5, torch.minimum(to_csf, ((p[0] - c[0]).abs() - 1.2).clamp(min=0)), to_csf)  # cortex lines the fissure
     gm_c = soft(thick - to_csf, w) * (1 - csf_c)
     Ff = half_res(lambda x: waves(x, gen, 16, (7, 10)), p)  # cerebellar folia around a white-matter core
     csf_cb = soft(0.4 - Ff.abs(), 0.5 * w) * soft(r_cb - 0.55, 0.05) * 0.8
