@@ -625,7 +625,7 @@ def phantom_demo(
         ch = PHANTOM_CHOICES[kind]
         table = detectors(shipped_networks(kind, dev), 500, steps, {m: c['scale'] for m, c in ch.items()}, levels={m: c['level'] for m, c in ch.items()})
         tuned = {m: 'L, s on the phantom experiment\'s validation subjects (09_combined)' for m in ch if m in methods}
-        rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned, native=dict(root=data, layout='brats2020'))
+        rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned)
         if 'intensity' in methods: rs = rs[:1] + median_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev) + rs[1:]
         rows += compare_rows(rs, out)
         benchmark_figure(out, kind, cache, split['test'], list(methods)).savefig(out / f'figure_{kind}.png')
