@@ -15,7 +15,7 @@ from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
-from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes
+from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS
 
 # %% auto #0
 __all__ = ['FORMATS', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command', 'train_refiner_command',
@@ -221,7 +221,7 @@ def _opts(p:argparse.ArgumentParser, *names:str):
 
 # %% ../nbs/12_cli.ipynb #2d6163a6
 def _demo(a):
-    phantom_demo(a.out, a.subjects, a.healthy, a.steps, a.seed, device=a.device)
+    phantom_demo(a.out, a.subjects, a.healthy, a.steps, a.seed, tuple(a.methods), device=a.device)
     print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figures and NIfTI maps')
 
 def _benchmark(a):
@@ -270,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--healthy', type=int, default=1, help='healthy subjects added to each test set (default: 1)')
     d.add_argument('--steps', type=int, default=10, help='DDIM steps of each half (default: 10)')
     d.add_argument('--seed', type=int, default=1000, help='cohort seed (default: 1000)')
+    d.add_argument('--methods', nargs='+', default=list(DEMO_METHODS), metavar='METHOD', help='the methods to run (labels of the results table); the baselines always run (default: all)')
     _opts(d, 'device')
     b = sub.add_parser('benchmark', help='train within a budget, run and evaluate every method on a NIfTI cohort')
     b.set_defaults(func=_benchmark)

@@ -4,7 +4,9 @@
 
 # %% ../nbs/01b_data.ipynb #58d58f1c
 from __future__ import annotations
-import fnmatch, hashlib, json, re
+import contextlib, fnmatch, hashlib, json, os, re
+try: import fcntl  # the cache folder's build lock (POSIX)
+except ImportError: fcntl = None
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,8 +24,8 @@ from .phantom import Subject, MODALITIES
 __all__ = ['LAYOUTS', 'GENERIC_LABELS', 'NORMS', 'CACHE_ARRAYS', 'DataError', 'save_nifti', 'write_subject', 'write_cohort',
            'read_volume', 'detect_layout', 'subject_files', 'brain_mask', 'load_subject', 'find_subjects',
            'normalise_volume', 'select_slices', 'fit_slice', 'unfit_slice', 'SliceSettings', 'extract_slices',
-           'slices_to_volume', 'split_subjects', 'cache_key', 'build_slice_cache', 'folders_fingerprint',
-           'cache_nifti_cohort', 'SliceDataset']
+           'slices_to_volume', 'split_subjects', 'cache_key', 'build_slice_caches', 'build_slice_cache',
+           'folders_fingerprint', 'cache_nifti_cohort', 'SliceDataset']
 
 # %% ../nbs/01b_data.ipynb #217320e1
 LAYOUTS = {  # layout: (separator after the id, file suffix of each modality and of the seg, labels allowed in its seg files)
@@ -318,11 +320,13 @@ class SliceSettings:
     z_range:tuple|None=None # keep axial slices z0 <= z < z1 (Wolleb et al. on BraTS: (80, 129))
     min_brain_frac:float=0.1 # keep slices whose brain covers at least this fraction of the slice
     pct:tuple=(0.5, 99.5) # brain percentiles mapped to -1 and 1
-    norm:str='percentile' # intensity normalisation: 'percentile' or 'median' (`normalise_volume`)
+    norm:str='median' # intensity normalisation: 'median' or 'percentile' (`normalise_volume`)
     modalities:tuple|None=None # contrasts to keep, in this order (None: all of the subject's)
 
     @classmethod
-    def from_dict(cls, d:dict) -> SliceSettings: return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    def from_dict(cls, d:dict) -> SliceSettings:
+        "Settings as a configuration or a cache records them; one written before `norm` existed was 'percentile'."
+        return cls(**{'norm': 'percentile', **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}})
 
 # %% ../nbs/01b_data.ipynb #ba275378
 def _channels(subject:Subject, modalities:tuple|None) -> list[int]:
@@ -396,16 +400,24 @@ class _NpyAppender:
         self.f.close()
 
 # %% ../nbs/01b_data.ipynb #46f79332
-def _extract_all(subjects:Iterable[Subject], settings:SliceSettings, progress:bool, n:int|None=None) -> Iterator[tuple[dict, dict]]:
-    "Per subject: its slices (with `subject` index) and its record for meta.json; one subject in memory at a time."
+def _subjects_once(subjects:Iterable[Subject], progress:bool, n:int|None=None) -> Iterator[tuple[int, Subject]]:
+    "The subjects with their index, one in memory at a time; a repeated id is an error."
     seen, n = set(), n if n is not None else (len(subjects) if hasattr(subjects, '__len__') else None)
     for i, s in enumerate(_progress(subjects, n, progress)):
         if s.id in seen: raise DataError(f"{s.id}: duplicate subject id")
         seen.add(s.id)
-        sl = extract_slices(s, settings)
-        sl['subject'] = np.full(len(sl['z']), i, np.int32)
-        yield sl, dict(id=s.id, shape=list(s.shape), affine=np.asarray(s.affine).tolist(), n=len(sl['z']),
-                      modalities=list(settings.modalities or s.modalities))  # the slices' channels, in order
+        yield i, s
+
+def _subject_slices(s:Subject, i:int, settings:SliceSettings) -> tuple[dict, dict]:
+    "Subject `i`'s slices (with `subject` index) and its record for meta.json."
+    sl = extract_slices(s, settings)
+    sl['subject'] = np.full(len(sl['z']), i, np.int32)
+    return sl, dict(id=s.id, shape=list(s.shape), affine=np.asarray(s.affine).tolist(), n=len(sl['z']),
+                    modalities=list(settings.modalities or s.modalities))  # the slices' channels, in order
+
+def _extract_all(subjects:Iterable[Subject], settings:SliceSettings, progress:bool, n:int|None=None) -> Iterator[tuple[dict, dict]]:
+    "Per subject: its slices (with `subject` index) and its record for meta.json; one subject in memory at a time."
+    for i, s in _subjects_once(subjects, progress, n): yield _subject_slices(s, i, settings)
 
 def cache_key(
     settings:SliceSettings,
@@ -416,6 +428,47 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 # %% ../nbs/01b_data.ipynb #ef81a0ad
+@contextlib.contextmanager
+def _building(cache_dir:Path):
+    "Hold the cache folder's build lock: a second process building there waits, then finds what the first built."
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if fcntl is None: yield; return   # (no lock without fcntl: two builds may then run at once, and the first is kept)
+    fd = os.open(cache_dir, os.O_RDONLY)   # the lock is the folder's own: no file is left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally: os.close(fd)   # (closing releases the lock)
+
+def build_slice_caches(
+    subjects:Iterable[Subject], # consumed one at a time, once for all the missing caches, and only if one is missing
+    cache_dir:str|Path, # folder of caches; each goes to `<cache_dir>/<key>/`
+    settings:list[SliceSettings], # one cache per settings
+    source:dict|list, # JSON-able description of the subjects, part of the key (e.g. phantom parameters)
+    n:int|None=None, # number of subjects, for the progress bar
+    progress:bool=True, # show a progress bar
+) -> list[Path]: # the cache folders (for `SliceDataset`), in the order of `settings`
+    "Extract slices subject by subject into memory-mappable .npy files, for several settings at once; reuse the caches that exist."
+    paths = [Path(cache_dir) / cache_key(s, source) for s in settings]
+    if all(p.is_dir() for p in paths): return paths
+    with _building(Path(cache_dir)), contextlib.ExitStack() as stack:
+        parts = []
+        for p, s in zip(paths, settings):
+            if p.is_dir() or p in [q[0] for q in parts]: continue
+            tmp = stack.enter_context(atomic_write(p, folder=True, replace=False))   # written whole or not at all
+            ws = {k: _NpyAppender(tmp / f'{k}.npy') for k in CACHE_ARRAYS}
+            stack.callback(lambda ws=ws: [w.f.close() for w in ws.values()])
+            parts.append((p, s, tmp, ws, dict(settings=asdict(s), source=source, version=__version__, subjects=[])))
+        for i, subject in (_subjects_once(subjects, progress, n) if parts else ()):
+            for p, s, tmp, ws, meta in parts:
+                sl, rec = _subject_slices(subject, i, s)
+                for k in CACHE_ARRAYS: ws[k].append(sl[k])
+                meta['subjects'].append(rec)
+        for p, s, tmp, ws, meta in parts:
+            if not sum(r['n'] for r in meta['subjects']): raise DataError(f"{p}: no slices extracted (no subjects, or z_range/min_brain_frac keep none)")
+            for w in ws.values(): w.close()
+            (tmp / 'meta.json').write_text(json.dumps(meta))
+    return paths
+
 def build_slice_cache(
     subjects:Iterable[Subject], # consumed one at a time, and only when the cache is missing
     cache_dir:str|Path, # folder of caches; this one goes to `<cache_dir>/<key>/`
@@ -425,21 +478,7 @@ def build_slice_cache(
     progress:bool=True, # show a progress bar
 ) -> Path: # the cache folder (for `SliceDataset`)
     "Extract slices subject by subject into memory-mappable .npy files; reuse the cache if it exists."
-    path = Path(cache_dir) / cache_key(settings, source)
-    if path.is_dir(): return path
-    with atomic_write(path, folder=True, replace=False) as tmp:   # one built meanwhile by another process is kept
-        ws = {k: _NpyAppender(tmp / f'{k}.npy') for k in CACHE_ARRAYS}
-        try:
-            meta = dict(settings=asdict(settings), source=source, version=__version__, subjects=[])
-            for sl, rec in _extract_all(subjects, settings, progress, n):
-                for k in CACHE_ARRAYS: ws[k].append(sl[k])
-                meta['subjects'].append(rec)
-            if not sum(r['n'] for r in meta['subjects']): raise DataError(f"{path}: no slices extracted (no subjects, or z_range/min_brain_frac keep none)")
-            for w in ws.values(): w.close()
-            (tmp / 'meta.json').write_text(json.dumps(meta))
-        finally:
-            for w in ws.values(): w.f.close()
-    return path
+    return build_slice_caches(subjects, cache_dir, [settings], source, n, progress)[0]
 
 # %% ../nbs/01b_data.ipynb #dfd1d5c5
 def folders_fingerprint(

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_phantom.ipynb #23cbda37
 from __future__ import annotations
-import math
+import math, multiprocessing
 from dataclasses import dataclass
 from typing import Iterator
 import numpy as np
@@ -232,14 +232,21 @@ def make_cohort(
     seed:int=0, # cohort seed
     shape:tuple|None=None, # default: `make_subject`'s for the difficulty
     healthy_fraction:float=0., # this share of the `n` subjects (rounded) are healthy: phantom-healthy-000, ... after the patients
+    workers:int=1, # processes making subjects in parallel (same subjects, same order; each uses one thread)
     **kw, # passed to `make_subject` (difficulty, site, ...)
 ) -> Iterator[Subject]:
-    "Yield `n` phantom subjects one at a time (ids phantom-<kind>-000, ...), never all in memory."
+    "Yield `n` phantom subjects one at a time (ids phantom-<kind>-000, ...), in order, never all in memory (with workers, those made ahead wait)."
     if not 0 <= healthy_fraction <= 1: raise ValueError(f"healthy_fraction must be in [0, 1], got {healthy_fraction}")
+    if workers < 1: raise ValueError(f"workers must be >= 1, got {workers}")
     h = round(n * healthy_fraction) if kind != 'healthy' else 0
-    for k, m in ((kind, n - h), ('healthy', h)):
-        for i in range(m):
-            yield make_subject(subject_seed(seed, k, i), k, shape, id=f'phantom-{k}-{i:03d}', **kw)
+    jobs = [(subject_seed(seed, k, i), k, shape, f'phantom-{k}-{i:03d}', kw) for k, m in ((kind, n - h), ('healthy', h)) for i in range(m)]
+    if workers == 1 or len(jobs) < 2: yield from map(_make_job, jobs); return
+    with multiprocessing.get_context('spawn').Pool(min(workers, len(jobs)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        yield from pool.imap(_make_job, jobs)
+
+def _make_job(job:tuple) -> Subject:
+    seed, kind, shape, id, kw = job
+    return make_subject(seed, kind, shape, id=id, **kw)
 
 # %% ../nbs/01_phantom.ipynb #e5845aa9
 REALISTIC = {  # compartment: (T1, T1ce, T2, FLAIR), white matter's = (0.80, 0.80, 0.45, 0.50) as in `INTENSITY`

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 import diffad
 from .core import write_json
-from .phantom import make_cohort
-from .data import DataError, SliceDataset, SliceSettings, build_slice_cache, cache_nifti_cohort, detect_layout, find_subjects, split_subjects
+from .phantom import REALISTIC_SHAPE, make_cohort
+from .data import NORMS, DataError, SliceDataset, SliceSettings, build_slice_caches, cache_nifti_cohort, detect_layout, find_subjects, split_subjects
 from .schedules import NoiseSchedule, eps_loss
 from .unet import UNet, EncoderClassifier, Refiner
 from .training import Trainer, load_checkpoint, load_model_state
@@ -22,9 +22,10 @@ from .attribution import ATTRIBUTIONS, constrained_loss
 from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
-__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'FILES', 'HOW', 'make_schedule', 'run_config',
-           'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment',
-           'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
+__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'PHANTOM_NORM', 'FILES', 'HOW',
+           'make_schedule', 'run_config', 'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner',
+           'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size',
+           'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -150,6 +151,8 @@ def train_refiner(
 # %% ../nbs/10b_runs.ipynb #475c2f98
 PHANTOM_SUBJECTS = 40
 PHANTOM_HEALTHY = 12  # healthy phantom subjects: 2 validation and 4 test subjects per pathology, never trained on
+PHANTOM_DIFFICULTY = 'realistic'  # the shipped networks' phantom (`01_phantom`)
+PHANTOM_NORM = 'median'  # and their slices' normalisation: each subject's brain median (`01b_data`)
 
 def phantom_experiment(
     cache:str|Path, # folder for the slice cache (built once, then memory-mapped)
@@ -157,14 +160,17 @@ def phantom_experiment(
     size:int=64, # slice size
     progress:bool=True,
     healthy:int=PHANTOM_HEALTHY, # healthy subjects, shared out between the pathologies' validation (1/3) and test (2/3) sets
-    norm:str='percentile', # intensity normalisation (`01b_data`; the shipped networks were trained on 'percentile')
+    norm:str=PHANTOM_NORM, # intensity normalisation (`01b_data`)
+    difficulty:str=PHANTOM_DIFFICULTY, # the phantom's preset (`01_phantom`)
+    workers:int=1, # processes making the subjects (`make_cohort`), the first time
 ) -> tuple[Path, dict]: # cache path, {'tumour'|'ms': (train ids, val ids, test ids)}
     "The slice cache and subject split of the phantom experiment (tumour and MS cohorts, seed 0, and healthy subjects to test on)."
-    kinds = ('tumour', 'ms')
-    src = dict(phantom=[dict(kind=k, n=subjects, seed=0, shape=[64, 64, 48]) for k in kinds]
-               + ([dict(kind='healthy', n=healthy, seed=0, shape=[64, 64, 48])] if healthy else []))
-    subs = itertools.chain(*(make_cohort(subjects, k, seed=0) for k in kinds), make_cohort(healthy, 'healthy', seed=0))
-    path = build_slice_cache(subs, cache, SliceSettings(size=size, norm=norm), src, n=2 * subjects + healthy, progress=progress)
+    kinds, shape = ('tumour', 'ms'), ([64, 64, 48] if difficulty == 'easy' else list(REALISTIC_SHAPE))
+    more = {} if difficulty == 'easy' else dict(difficulty=difficulty)  # (an easy experiment keeps the cache key it always had)
+    src = dict(phantom=[dict(kind=k, n=n, seed=0, shape=shape, **more) for k, n in (('tumour', subjects), ('ms', subjects), ('healthy', healthy)) if n])
+    subs = itertools.chain(*(make_cohort(n, k, seed=0, difficulty=difficulty, workers=workers) for k, n in (('tumour', subjects), ('ms', subjects), ('healthy', healthy))))
+    norms = [norm] + [m for m in NORMS if m != norm]  # every normalisation's cache from one making of the subjects (they are slow to make)
+    path = build_slice_caches(subs, cache, [SliceSettings(size=size, norm=m) for m in norms], src, n=2 * subjects + healthy, progress=progress)[0]
     split, h = {}, [f'phantom-healthy-{i:03d}' for i in range(healthy)]
     for j, k in enumerate(kinds):   # the training subjects are those the shipped networks were trained on; healthy ones only evaluate
         tr, va, te = split_subjects([f'phantom-{k}-{i:03d}' for i in range(subjects)], seed=0)

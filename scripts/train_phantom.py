@@ -1,95 +1,116 @@
 #!/usr/bin/env python
 """Train the small phantom models that diffad ships (diffad/assets/phantom_*.pt).
 
-    python scripts/train_phantom.py [--minutes-diffusion 60] [--minutes-classifier 10] [--minutes-constrained 12]
-                                    [--minutes-healthy 30] [--refiner-steps 1600]
+    python scripts/train_phantom.py [--device cuda] [--steps-diffusion 15000] [--minutes 0] ...
 
-A phantom cohort of tumour subjects and one of MS subjects (64x64x48 volumes, 4 contrasts) are cut
-into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the notebooks use). One
-diffusion model is trained on the training slices of both cohorts (healthy and diseased slices, as
-Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices), and one
-attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned from the
-plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE form,
-lambda 1000); for Behrendt et al. (`10_refine`) a diffusion model of healthy slices only, fine-tuned
-from the first one on the healthy training slices of both cohorts, and three refiners (the
+The phantom experiment (`diffad.runs.phantom_experiment`): a realistic phantom cohort of tumour subjects
+and one of MS subjects (128x128x96 volumes, 4 contrasts, `01_phantom`), each subject normalised by its
+brain median, cut into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the
+notebooks use). One diffusion model is trained on the training slices of both cohorts (healthy and
+diseased slices, as Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices),
+and one attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned
+from the plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE
+form, lambda 1000); for Behrendt et al. (`10_refine`) a diffusion model of healthy slices only,
+fine-tuned from the first one on the healthy training slices of both cohorts, and three refiners (the
 segmentation UNet on slice / pseudo-healthy pairs): one per pathology, trained on synthetic anomalies
 in the healthy training slices of both cohorts plus every annotated training slice of that pathology,
 and one on the synthetic anomalies alone; and the learned unsupervised baseline, Kascenas et al.'s
 denoising autoencoder (the same UNet at t = 0, trained on the healthy training slices of both cohorts
-to remove coarse noise). Learning rates are the protocol's. Their pairs
-(reconstructions at L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs
-folder. A stage with 0 minutes (or 0 refiner steps) is skipped. Checkpoints are resumable (rerunning
-continues where a run stopped); the EMA weights are exported in float16 with their configuration to
-the assets folder, which the notebooks and `diffad demo` load.
+to remove coarse noise). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
+
+Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
+steps the shipped networks reached, on one H200 GPU in 11 minutes in all: 0.05 s per diffusion step there, against
+about 1.4 s per step of 16 slices on 2 CPU cores, so expect hours on a CPU); `--minutes` also caps the whole run, shared out between the stages in proportion to their default steps, so a run
+on a slow machine stops early rather than late (each exported file records the steps it reached). A
+stage with 0 steps is skipped. Checkpoints are resumable (rerunning continues where a run stopped); the
+EMA weights are exported in float16 to the assets folder, which the notebooks and `diffad demo` load,
+with their configuration and their budget (steps, batch size, device, and the seconds of the run that
+exported it: a resumed run's seconds are its own).
 """
-import argparse, time
+import argparse, sys, time, traceback
 from pathlib import Path
 import torch
 from diffad.data import SliceDataset
 from diffad.training import load_checkpoint, save_checkpoint
 from diffad.refine import make_pairs, cat_pairs
-from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS
+from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM
 from diffad.benchmark import PROTOCOL
 
-def export(ckpt:Path, out:Path):
-    "EMA weights (float16) and configuration of a training checkpoint, for shipping."
+STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750)  # about the shipped networks' (see their configs)
+STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3)  # networks per stage
+COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1.)  # relative cost of a step (for --minutes)
+
+def export(ckpt:Path, out:Path, budget:dict):
+    "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
     ck = load_checkpoint(ckpt)
     sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['ema']['model'].items()}
-    save_checkpoint(out, dict(config=ck['config'], model=sd, step=ck['step']))
+    save_checkpoint(out, dict(config=dict(ck['config'], budget=dict(budget, steps=int(ck['step']))), model=sd, step=ck['step']))
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--subjects', type=int, default=PHANTOM_SUBJECTS, help='subjects per pathology')
-    p.add_argument('--minutes-diffusion', type=float, default=60)
-    p.add_argument('--minutes-classifier', type=float, default=10, help='per classifier')
-    p.add_argument('--minutes-constrained', type=float, default=12, help='per constrained classifier')
-    p.add_argument('--minutes-healthy', type=float, default=30, help='the healthy-only diffusion model (fine-tuning)')
-    p.add_argument('--refiner-steps', type=int, default=1600, help='optimizer steps per refiner, in all (a rerun continues to this total)')
-    p.add_argument('--minutes-refiner', type=float, default=60, help='per refiner, at most (the pairs, made first, take ~7 min on 2 cores)')
-    p.add_argument('--minutes-dae', type=float, default=15, help="Kascenas et al.'s coarse-noise denoising autoencoder (healthy slices)")
+    p.add_argument('--difficulty', default=PHANTOM_DIFFICULTY, choices=('easy', 'realistic'))
+    p.add_argument('--norm', default=PHANTOM_NORM, choices=('percentile', 'median'))
+    for k, v in STEPS.items(): p.add_argument(f'--steps-{k}', type=int, default=v, help=f'optimizer steps{" per network" if STAGES[k] > 1 else ""} (default {v})')
+    p.add_argument('--minutes', type=float, default=0, help='cap on the whole training, shared out between the stages (0: none)')
+    p.add_argument('--batch', type=int, default=32)
     p.add_argument('--lam', type=float, default=PROTOCOL.lam, help='weight of the attribution constraint')
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
     p.add_argument('--assets', default='diffad/assets')
+    p.add_argument('--device', default=None, help='default: CUDA if present')
+    p.add_argument('--workers', type=int, default=1, help='processes making the phantom subjects')
     p.add_argument('--threads', type=int, default=None)
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
+    dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     runs, assets, lr = Path(a.runs), Path(a.assets), PROTOCOL.lr
-    path, split = phantom_experiment(Path(a.cache), a.subjects)
-    train = lambda *kinds, label=None: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]], label=label)
     t0 = time.time()
-    if a.minutes_diffusion > 0:
-        train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', minutes=a.minutes_diffusion, lr=lr['diffusion'])
-        export(runs / 'diffusion.pt', assets / 'phantom_diffusion.pt')
-    for k in ('tumour', 'ms'):
-        if a.minutes_classifier > 0:
-            train_run('classifier', train(k), runs / f'classifier_{k}.pt', minutes=a.minutes_classifier, lr=lr['classifier'])
-            export(runs / f'classifier_{k}.pt', assets / f'phantom_classifier_{k}.pt')
-    for k in ('tumour', 'ms'):
-        if a.minutes_constrained > 0:
-            train_run('classifier', train(k), runs / f'classifier_{k}_constrained.pt', minutes=a.minutes_constrained, lr=lr['classifier_constrained'],
-                      lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=runs / f'classifier_{k}.pt')
-            export(runs / f'classifier_{k}_constrained.pt', assets / f'phantom_classifier_{k}_constrained.pt')
-    if a.minutes_healthy > 0:  # from the run's diffusion model if it is here, else from the shipped one
+    path, split = phantom_experiment(Path(a.cache), a.subjects, norm=a.norm, difficulty=a.difficulty, workers=a.workers)
+    print(f'phantom experiment ready in {time.time() - t0:.0f} s: {path}', flush=True)
+    steps = {k: getattr(a, f'steps_{k}') for k in STEPS}
+    work = sum(steps[k] * STAGES[k] * COST[k] for k in STEPS)
+    cap = lambda k: a.minutes * steps[k] * COST[k] / work if a.minutes else None  # minutes per network of stage k
+    train = lambda *kinds, label=None: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]], label=label)
+    kw = dict(batch_size=a.batch, device=dev)
+
+    failed = []
+    def stage(k:str, name:str, fn):  # a stage that fails is reported, and the others still run
+        t = time.time()
+        try: fn(steps[k], cap(k))
+        except Exception: traceback.print_exc(); failed.append(name); return
+        export(runs / f'{name}.pt', assets / f'phantom_{name}.pt', dict(batch_size=a.batch, device=dev.type, seconds=round(time.time() - t)))
+        ck = load_checkpoint(runs / f'{name}.pt')
+        print(f"{name}: {ck['step']} steps in {time.time() - t:.0f} s, loss of the last 200 {ck['losses'][-200:].mean():.4f}", flush=True)
+
+    if steps['diffusion']:
+        stage('diffusion', 'diffusion', lambda n, m: train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', n, m, lr=lr['diffusion'], **kw))
+    for k in ('tumour', 'ms') if steps['classifier'] else ():
+        stage('classifier', f'classifier_{k}', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}.pt', n, m, lr=lr['classifier'], **kw))
+    for k in ('tumour', 'ms') if steps['constrained'] else ():
+        stage('constrained', f'classifier_{k}_constrained', lambda n, m: train_run(
+            'classifier', train(k), runs / f'classifier_{k}_constrained.pt', n, m, lr=lr['classifier_constrained'],
+            lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=runs / f'classifier_{k}.pt', **kw))
+    if steps['healthy']:  # from the run's diffusion model if it is here, else from the shipped one
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
-        train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', minutes=a.minutes_healthy,
-                  lr=lr['diffusion_healthy'], init=init)
-        export(runs / 'diffusion_healthy.pt', assets / 'phantom_diffusion_healthy.pt')
-    if a.minutes_dae > 0:  # the learned unsupervised baseline: healthy training slices of both cohorts, like the healthy model
-        train_run('dae', train('tumour', 'ms', label=0), runs / 'dae.pt', minutes=a.minutes_dae, lr=lr['dae'])
-        export(runs / 'dae.pt', assets / 'phantom_dae.pt')
-    if a.minutes_refiner > 0 and a.refiner_steps > 0:  # Behrendt et al.: pairs from the shipped healthy model (the one the demo uses)
-        healthy, sched, cfg = load_run_model(assets / 'phantom_diffusion_healthy.pt', 'diffusion')
+        stage('healthy', 'diffusion_healthy', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', n, m,
+                                                                     lr=lr['diffusion_healthy'], init=init, **kw))
+    if steps['dae']:  # the learned unsupervised baseline: healthy training slices of both cohorts, like the healthy model
+        stage('dae', 'dae', lambda n, m: train_run('dae', train('tumour', 'ms', label=0), runs / 'dae.pt', n, m, lr=lr['dae'], **kw))
+    if steps['refiner'] and (assets / 'phantom_diffusion_healthy.pt').exists():  # Behrendt et al.: pairs from the exported healthy model (the one the demo uses)
+        healthy, sched, cfg = load_run_model(assets / 'phantom_diffusion_healthy.pt', 'diffusion', dev)
         recon, f = dict(schedule=cfg['schedule'], T=cfg['T'], level=500, steps=10), runs / 'refiner_pairs.pt'
         if not f.exists():
-            g = torch.Generator().manual_seed(0)
-            pairs = dict(synthetic=make_pairs(healthy, sched, train('tumour', 'ms', label=0), True, 1, recon['level'], recon['steps'], g),
-                         **{k: make_pairs(healthy, sched, train(k), False, 1, recon['level'], recon['steps'], g) for k in ('tumour', 'ms')})
-            save_checkpoint(f, dict(recon=recon, **pairs))
+            t = time.time()
+            g = torch.Generator(dev).manual_seed(0)
+            mp = lambda ds, syn: make_pairs(healthy, sched, ds, syn, 1, recon['level'], recon['steps'], g, 64, dev)
+            save_checkpoint(f, dict(recon=recon, synthetic=mp(train('tumour', 'ms', label=0), True), **{k: mp(train(k), False) for k in ('tumour', 'ms')}))
+            print(f'refiner pairs in {time.time() - t:.0f} s', flush=True)
         pairs = load_checkpoint(f)
         for k in ('tumour', 'ms', 'synthetic'):  # 'synthetic': no annotation at all (the self-supervised refiner)
             ps, annotated = (pairs[k], None) if k == 'synthetic' else (cat_pairs(pairs['synthetic'], pairs[k]), f'every {k} training subject')
-            train_refiner(ps, runs / f'refiner_{k}.pt', pairs['recon'], minutes=a.minutes_refiner, steps=a.refiner_steps, lr=lr['refiner'],
-                          data=dict(synthetic=True, annotated=annotated))
-            export(runs / f'refiner_{k}.pt', assets / f'phantom_refiner_{k}.pt')
-    print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}')
+            stage('refiner', f'refiner_{k}', lambda n, m: train_refiner(ps, runs / f'refiner_{k}.pt', pairs['recon'], n, m, lr=lr['refiner'],
+                                                                         data=dict(synthetic=True, annotated=annotated), **kw))
+    print(f'done in {(time.time() - t0) / 60:.1f} min; exported to {assets}' + (f'; FAILED: {failed}' if failed else ''))
+    sys.exit(1 if failed else 0)

@@ -25,7 +25,7 @@ def test_demo_small(tmp_path):
     assert '| cohort | method |' in r.stdout and '| ms | combined |' in r.stdout and '| tumour | refine |' in r.stdout
     res = json.loads((out / 'results.json').read_text())
     assert len(res['rows']) == 26 and res['versions']['diffad'] == diffad.__version__   # 13 rows per pathology, the baselines first
-    assert [row['method'] for row in res['rows'][:3]] == ['intensity', 'intensity (median norm)', 'dae']
+    assert [row['method'] for row in res['rows'][:3]] == ['intensity', 'intensity (percentile norm)', 'dae']
     assert 'the best baseline is' in r.stdout and 'its intervals are wide' in r.stdout and "Wolleb et al.'s protocol" in r.stdout
     assert all(row['metrics']['n_healthy_subjects'] == 1 for row in res['rows'])   # a healthy subject among the test subjects
     refine = [row for row in res['rows'] if row['method'] == 'refine']
@@ -54,7 +54,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion',
             'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)',
             'pseudo-healthy-residual', 'refine'} <= set(methods) and len(methods) == 17
-    assert methods[:3] == ['intensity', 'intensity (median norm)', 'dae']   # the baselines first
+    assert methods[:3] == ['intensity', 'intensity (percentile norm)', 'dae']   # the baselines first
     ch = res['settings']['choices']
     assert set(ch) == {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion'} and res['settings']['refiner'] == {'annotated': 2}
     assert all(ch[m]['level'] == 200 for m in ch) and all(len(ch[m]['search']['200']) >= 4 for m in ('wolleb', 'combined', 'masked'))

@@ -102,12 +102,12 @@ def test_wheel_installs_and_runs_without_dev_tools(tmp_path):
     for cmd in COMMANDS: assert cmd in r.stdout, f'{cmd!r} missing from diffad --help:\n{r.stdout}'
     lap('import, --version, --help')
 
-    # 3. The demo with the shipped checkpoints, small.
+    # 3. The demo with the shipped checkpoints, small (Wolleb's method and the baselines: the whole demo is tests/test_cli.py's).
     out = tmp_path / 'demo'
-    r = run('diffad', 'demo', '--out', out, '--subjects', 2, '--steps', 2)
+    r = run('diffad', 'demo', '--out', out, '--subjects', 2, '--steps', 2, '--methods', 'wolleb')
     assert '| cohort | method |' in r.stdout, r.stdout[-2000:]
     res = json.loads((out / 'results.json').read_text())
-    assert res['rows'] and res['versions']['diffad'] == version
+    assert [row['method'] for row in res['rows']] == ['intensity', 'intensity (percentile norm)', 'dae', 'wolleb'] * 2 and res['versions']['diffad'] == version
     assert '| cohort | method |' in (out / 'results.md').read_text()
     for kind in ('tumour', 'ms'): assert (out / f'figure_{kind}.png').stat().st_size > 0
     lap('demo')
