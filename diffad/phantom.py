@@ -241,6 +241,7 @@ def make_cohort(
     h = round(n * healthy_fraction) if kind != 'healthy' else 0
     jobs = [(subject_seed(seed, k, i), k, shape, f'phantom-{k}-{i:03d}', kw) for k, m in ((kind, n - h), ('healthy', h)) for i in range(m)]
     if workers == 1 or len(jobs) < 2: yield from map(_make_job, jobs); return
+    if _make_job.__module__ == '__main__': raise ValueError("workers > 1: worker processes import what they run; call diffad.phantom.make_cohort")
     with multiprocessing.get_context('spawn').Pool(min(workers, len(jobs)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
         yield from pool.imap(_make_job, jobs)
 
