@@ -635,7 +635,7 @@ def phantom_demo(
                if PHANTOM_CHOICES_STALE else "L, s on the phantom experiment's validation subjects (09_combined)")
         tuned = {m: how for m in ch if m in methods}
         rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned, native=dict(root=data, layout='brats2020'))
-        if 'intensity' in methods: rs = rs[:1] + other_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev) + rs[1:]
+        rs = rs[:1] + other_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev) + rs[1:]
         rows += compare_rows(rs, out)
         benchmark_figure(out, kind, cache, split['test'], list(methods)).savefig(out / f'figure_{kind}.png')
     n = len(split['test'])
