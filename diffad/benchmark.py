@@ -26,12 +26,12 @@ from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_exper
 
 # %% auto #0
 __all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'NATIVE',
-           'GUIDED', 'DEMO_METHODS', 'Method', 'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors',
-           'Protocol', 'slice_settings', 'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark',
-           'load_evaluation', 'compare_rows', 'results_table', 'protocol_table', 'native_table', 'verdict', 'versions',
-           'write_results', 'benchmark_figure', 'benchmark_cohort', 'choose_on_validation', 'seed_summary',
-           'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare',
-           'phantom_demo']
+           'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector', 'channel_index', 'cache_modalities',
+           'detector', 'detectors', 'Protocol', 'slice_settings', 'slug', 'write_subject_maps', 'native_volumes',
+           'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table', 'protocol_table', 'native_table',
+           'verdict', 'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort', 'choose_on_validation',
+           'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
+           'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -427,9 +427,11 @@ def benchmark_cohort(
     levels:tuple|None=None, # noise levels L searched on validation (default: the protocol's)
     seed:int=0, # training seed of every network (the split's seed is the protocol's)
     channel:str='flair', # the intensity baseline's contrast
+    every:int=1, # score (and choose L, s on) every `every`-th slice of the validation and test subjects; `detect` still maps every slice
 ) -> list[dict]: # the result rows
     "Train, choose L and s on validation, run and evaluate every method on a cohort; write results.json, results.md, figure.png, maps."
     if minutes <= 0: raise ValueError(f"--minutes must be positive, got {minutes}")
+    if every < 1: raise ValueError(f"--eval-every must be at least 1, got {every}")
     if annotated < 0: raise ValueError(f"--annotated must be >= 0, got {annotated}")
     out, dev, P, levels = Path(out), default_device(device), protocol, tuple(levels or protocol.levels)
     run = Run(out / 'run')
@@ -439,7 +441,7 @@ def benchmark_cohort(
     mods = cache_modalities(cache)
     channel_index(channel, mods)  # an unknown contrast is refused before any work
     run.check('benchmark', dict(minutes=minutes, level=level, levels=list(levels), steps=steps, annotated=annotated, scales=P.scales, extend=P.extend,
-                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, version=diffad.__version__))
+                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, every=every, version=diffad.__version__))
     train, healthy_train = SliceDataset(cache, subjects=split['train']), SliceDataset(cache, subjects=split['train'], label=0)
     B, L = P.budget, P.lr
     stage = lambda name, kind, ds, **kw: _train_stage(run, name, B[name] * minutes, lambda minutes: train_run(
@@ -456,19 +458,19 @@ def benchmark_cohort(
     else: print('benchmark: no healthy training slice, so no denoising autoencoder, no healthy diffusion model and no refiner: '
                 'dae, pseudo-healthy-residual and refine are left out', file=sys.stderr)
     nets = run.networks(('diffusion', 'plain', 'constrained') + (('dae', 'healthy', 'refiner') if refine else ()), device=dev)
-    val = SliceDataset(cache, subjects=split['val'])
+    val = SliceDataset(cache, subjects=split['val'], every=every)
     chosen = _choices(out / 'choices.json', lambda: choose_on_validation(nets, val, levels, P.scales, steps, P.extend, batch, dev))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods)
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     name = Path(data).resolve().name
-    rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, native=dict(root=data, layout=layout, patterns=patterns))
+    rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, every=every, native=dict(root=data, layout=layout, patterns=patterns))
     rows = compare_rows(rows[:1] + other_norm_baseline(data, run.folder / 'cache', slice_settings(json.loads((cache / 'meta.json').read_text())['settings']),
-                                                        split, out, name, layout, patterns, channel, mods, batch, dev) + rows[1:], out)
+                                                        split, out, name, layout, patterns, channel, mods, batch, dev, every) + rows[1:], out)
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
-                                  steps=steps, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
+                                  steps=steps, every=every, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}, cost=_costs(run)), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']
                      + (['dae', 'pseudo-healthy-residual', 'refine'] if refine else [])).savefig(out / 'figure.png')
@@ -549,6 +551,7 @@ def benchmark_seeds(
 # %% ../nbs/11_benchmark.ipynb #81bedb14
 DEMO_METHODS = ('intensity', 'dae', 'attribution gradient (plain)', 'attribution gradient (constrained)', 'wolleb', 'combined', 'masked', 'fused',
                 'reconstruction', 'partial-diffusion', 'pseudo-healthy-residual', 'refine')
+DEMO_EVERY = 3  # the demo scores every third slice of each subject: a third of the time (the intervals are over subjects)
 
 def other_norm(norm:str) -> str: return 'percentile' if norm == 'median' else 'median'
 
@@ -558,13 +561,15 @@ def other_norm_baseline(
     layout:str='brats2020', patterns:dict|None=None,
     channel:str|int='flair', modalities:tuple|None=None,
     batch_size:int=16, device='cpu',
+    every:int=1, # score every `every`-th slice (the run's own, so that the rows score the same slices)
 ) -> list[dict]: # its row
     "The intensity baseline under the other normalisation (`01b_data`) than the run's: how much the baseline owes to it."
     layout = detect_layout(data) if layout == 'auto' else layout
     norm = other_norm(settings.norm)
     cache = cache_nifti_cohort(data, cache_root, replace(settings, norm=norm), layout, patterns, progress=False)
     d = norm_detector(norm, channel, modalities)
-    return run_benchmark({d.label: d}, cache, split, out, cohort, batch_size, device, progress=False, native=dict(root=data, layout=layout, patterns=patterns))
+    return run_benchmark({d.label: d}, cache, split, out, cohort, batch_size, device, progress=False, every=every,
+                         native=dict(root=data, layout=layout, patterns=patterns))
 
 def norm_detector(norm:str, channel:str|int='flair', modalities:tuple|None=None) -> Detector:
     "The intensity baseline, labelled as running on slices of normalisation `norm` (run it on such slices)."
@@ -608,18 +613,20 @@ def phantom_demo(
     subjects:int=3, # patients per pathology (one for validation, the rest for testing)
     healthy:int=1, # healthy subjects added to each test set
     steps:int=10, # DDIM steps of each half
+    every:int=DEMO_EVERY, # score every `every`-th slice of each subject (1: all; the maps' metrics barely move, the time falls by as much)
     seed:int=1000, # cohort seed (the shipped models were trained on seed 0), of the shipped models' phantom (`PHANTOM_DIFFICULTY`)
     methods:tuple=DEMO_METHODS, # which detectors (labels of `detectors`) to run; the baselines are always run, first
     device:str|None=None,
 ) -> list[dict]: # the result rows
     "Benchmark the shipped phantom models on fresh phantom tumour and MS cohorts (with healthy subjects); write and return the results."
     if subjects < 2: raise ValueError(f"--subjects must be at least 2 (one validation, one test subject), got {subjects}")
+    if every < 1: raise ValueError(f"--every must be at least 1, got {every}")
     if healthy < 0: raise ValueError(f"--healthy must be >= 0, got {healthy}")
     unknown = [m for m in methods if m not in DEMO_METHODS]
     if unknown: raise ValueError(f"unknown demo methods {unknown}; choose from {list(DEMO_METHODS)}")
     methods = tuple(dict.fromkeys(BASELINES + tuple(methods)))  # the baselines always, first
     out, dev, rows = Path(out), default_device(device), []
-    Run(out).check('demo', dict(subjects=subjects, healthy=healthy, steps=steps, seed=seed, methods=list(methods), difficulty=PHANTOM_DIFFICULTY,
+    Run(out).check('demo', dict(subjects=subjects, healthy=healthy, steps=steps, every=every, seed=seed, methods=list(methods), difficulty=PHANTOM_DIFFICULTY,
                                 version=diffad.__version__))
     settings = slice_settings(load_run_model(shipped_model('diffusion'))[2])
     for kind in ('tumour', 'ms'):
@@ -634,13 +641,13 @@ def phantom_demo(
         how = ("L, s chosen for the previous shipped networks on the easy phantom's validation subjects (09_combined), not yet chosen again"
                if PHANTOM_CHOICES_STALE else "L, s on the phantom experiment's validation subjects (09_combined)")
         tuned = {m: how for m in ch if m in methods}
-        rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned, native=dict(root=data, layout='brats2020'))
-        rs = rs[:1] + other_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev) + rs[1:]
+        rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned, every=every, native=dict(root=data, layout='brats2020'))
+        rs = rs[:1] + other_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev, every=every) + rs[1:]
         rows += compare_rows(rs, out)
         benchmark_figure(out, kind, cache, split['test'], list(methods)).savefig(out / f'figure_{kind}.png')
     n = len(split['test'])
-    write_results(rows, out, dict(demo=True, subjects=subjects, healthy=healthy, steps=steps, seed=seed, level=500, choices=PHANTOM_CHOICES),
-                  [f"The demo tests {n} subjects per pathology ({healthy} healthy): its intervals are wide; `diffad benchmark` on a larger cohort "
+    write_results(rows, out, dict(demo=True, subjects=subjects, healthy=healthy, steps=steps, every=every, seed=seed, level=500, choices=PHANTOM_CHOICES),
+                  [f"The demo tests {n} subjects per pathology ({healthy} healthy), {'every slice' if every == 1 else f'one slice in {every}'} of each: its intervals are wide; `diffad benchmark` on a larger cohort "
                    "narrows them. Its L and s were chosen on the phantom experiment's validation subjects (09_combined), not on the demo's"
                    + (" — for the previous shipped networks, on the easy phantom: they are not yet chosen again for these." if PHANTOM_CHOICES_STALE else ".")])
     return rows

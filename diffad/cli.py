@@ -15,7 +15,8 @@ from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
-from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS
+from .attribution import FORMS
+from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS, DEMO_EVERY
 
 # %% auto #0
 __all__ = ['FORMATS', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command', 'train_refiner_command',
@@ -76,7 +77,7 @@ def train_command(
     minutes:float|None=None, steps:int|None=None, batch:int=16, lr:float=5e-4, device:str|None=None,
     lam:float=0., # classifier: weight λ of the attribution constraint (0: Wolleb's plain classifier)
     constraint:str='gradient', # classifier: the constraint's attribution (gradient, expected-gradients, integrated-gradients, mix)
-    form:str='bce', # classifier: the constraint's penalty, 'bce' or 'square'
+    form:str='bce', # classifier: the constraint's penalty, one of `FORMS`
     clean:bool=False, # classifier: train on clean slices at t = 0 (attribution maps only, cannot guide)
     init:str|Path|None=None, # start from this checkpoint of the same kind (fine-tuning)
     patterns:dict|None=None, # the 'folder' layout's file patterns
@@ -221,13 +222,13 @@ def _opts(p:argparse.ArgumentParser, *names:str):
 
 # %% ../nbs/12_cli.ipynb #2d6163a6
 def _demo(a):
-    phantom_demo(a.out, a.subjects, a.healthy, a.steps, a.seed, tuple(a.methods), device=a.device)
+    phantom_demo(a.out, a.subjects, a.healthy, a.steps, a.every, a.seed, tuple(a.methods), device=a.device)
     print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figures and NIfTI maps')
 
 def _benchmark(a):
     benchmark_seeds(a.data, a.out, a.seeds, layout=cohort_layout(a.format, parse_patterns(a.pattern)), minutes=a.minutes, image_size=a.image_size,
                     level=a.level, steps=a.steps, batch=a.batch, device=a.device, patterns=parse_patterns(a.pattern), annotated=a.annotated,
-                    levels=a.levels, channel=a.channel)
+                    levels=a.levels, channel=a.channel, every=a.eval_every)
     print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figure.png and NIfTI maps')
 
 def _synth(a):
@@ -269,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--subjects', type=int, default=3, help='patients per pathology, one of them for validation (default: 3)')
     d.add_argument('--healthy', type=int, default=1, help='healthy subjects added to each test set (default: 1)')
     d.add_argument('--steps', type=int, default=10, help='DDIM steps of each half (default: 10)')
+    d.add_argument('--every', type=int, default=DEMO_EVERY, help=f'score one slice in this many of each subject (default: {DEMO_EVERY}; 1: every slice)')
     d.add_argument('--seed', type=int, default=1000, help='cohort seed (default: 1000)')
     d.add_argument('--methods', nargs='+', default=list(DEMO_METHODS), metavar='METHOD', help='the methods to run (labels of the results table); the baselines always run (default: all)')
     _opts(d, 'device')
@@ -283,6 +285,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--levels', type=int, nargs='+', default=None, help=f'noise levels L searched on the validation subjects (default: {" ".join(map(str, PROTOCOL.levels))})')
     b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half, in the validation search and the test run alike (default: 25)')
     b.add_argument('--seeds', type=int, default=1, help='train everything with this many seeds and report mean ± std across them (default: 1)')
+    b.add_argument('--eval-every', type=int, default=1, help='score (and choose L and s on) one slice in this many of each validation and test subject; '
+                   'its NIfTI maps hold the scored slices only, `diffad detect` maps every slice (default: 1, every slice)')
     b.add_argument('--channel', default='flair', help='the contrast of the intensity baseline (default: flair)')
     b.add_argument('--annotated', type=int, default=0,
                    help="training subjects whose lesion masks the refiner learns from, besides synthetic anomalies (default: 0, none)")
@@ -315,7 +319,7 @@ def parser() -> argparse.ArgumentParser:
         if kind == 'classifier':
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')
-            t.add_argument('--form', default='bce', choices=('bce', 'square'), help="the constraint's penalty (default: bce)")
+            t.add_argument('--form', default='bce', choices=FORMS, help="the constraint's penalty: 'paper' is the authors' released loss (08_attribution; default: bce, the shipped classifiers')")
             t.add_argument('--clean', action='store_true', help='train on clean slices at t = 0 (for attribution maps; cannot guide diffusion)')
     r = sub.add_parser('train-refiner', help="train (or resume) Behrendt et al.'s refiner on pairs from the run's healthy diffusion model")
     r.set_defaults(func=_train_refiner)

@@ -18,7 +18,7 @@ from .unet import UNet, EncoderClassifier, Refiner
 from .training import Trainer, load_checkpoint, load_model_state
 from .metrics import dae_loss
 from .wolleb import classifier_loss, noised_input
-from .attribution import ATTRIBUTIONS, constrained_loss
+from .attribution import ATTRIBUTIONS, FORMS, constrained_loss
 from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
@@ -64,7 +64,7 @@ def _classifier_training(noised, lam, attribution, form) -> dict:
     "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."
     if lam < 0: raise ValueError(f"lam (the constraint's weight λ) must be >= 0, got {lam}")
     if attribution not in ATTRIBUTIONS + ('mix',): raise ValueError(f"attribution must be one of {ATTRIBUTIONS + ('mix',)}, got {attribution!r}")
-    if form not in ('square', 'bce'): raise ValueError(f"form must be 'square' or 'bce', got {form!r}")
+    if form not in FORMS: raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form) if lam else {})))
     return {}
 

@@ -170,10 +170,11 @@ def ddim_encode(
     level:int, # target level L in [0, T)
     steps:int=50, # network evaluations
     return_x0:bool=False, progress:bool=True,
+    clip_x0:bool=False, # clip x̂_0 to [-1,1] at every step (as guided-diffusion's `ddim_reverse_sample` does by default): no longer an exact inverse
 ):
     "Deterministic DDIM inversion x_0 → x_L (no guidance) over the same pairs `ddim_decode` walks."
     pairs = reverse_pairs(timestep_pairs(sched.T, steps, level))
-    return diffusion_loop(model, sched, x0, pairs, ddim_step, None, None, return_x0, progress)
+    return diffusion_loop(model, sched, x0, pairs, partial(ddim_step, clip_x0=clip_x0), None, None, return_x0, progress)
 
 def ddim_decode(
     model:Callable, sched:NoiseSchedule,

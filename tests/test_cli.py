@@ -17,7 +17,7 @@ def test_unknown_command_is_a_usage_error():
     assert r.returncode == 2 and 'invalid choice' in r.stderr
 
 def test_demo_small(tmp_path):
-    "The demo as a user runs it, with fewer subjects and steps (the full one is timed in bench/bench_demo.py)."
+    "The demo as a user runs it, with fewer subjects and steps (the full one is timed in bench/bench_product.py)."
     import json
     out = tmp_path / 'demo'
     r = run('demo', '--out', str(out), '--subjects', '2', '--steps', '2', env={'DIFFAD_DEVICE': 'cpu', **__import__('os').environ})
@@ -31,6 +31,9 @@ def test_demo_small(tmp_path):
     refine = [row for row in res['rows'] if row['method'] == 'refine']
     assert [(row['level'], row['steps']) for row in refine] == [(500, 10)] * 2  # the shipped refiners' reconstruction settings
     assert (out / 'figure_tumour.png').exists() and (out / 'figure_ms.png').exists()
+    assert res['settings']['every'] == 3 and 'one slice in 3 of each' in r.stdout  # the default subsampling, said under the table
+    det = json.loads(next((out / 'maps').glob('tumour/wolleb/detect.json')).read_text())
+    assert all(len(z) > 5 and all(b - a == 3 for a, b in zip(z, z[1:])) for z in det['z'].values())  # every third slice of each subject was scored
 
 def test_demo_rejects_bad_arguments(tmp_path):
     r = run('demo', '--out', str(tmp_path / 'x'), '--subjects', '1')
