@@ -215,11 +215,12 @@ def attribute(
     k:int=8, # expected gradients: references per sample (the other images of the batch)
     generator:torch.Generator|None=None, # expected gradients' draws
     create_graph:bool=False, # keep the graph: the result is differentiable
+    baseline:float|None=None, # integrated gradients' baseline value (None: zeros)
 ) -> Tensor: # (B,C,H,W)
     "The attribution `name` of the target output, with the defaults used in training."
     if name == 'gradient': return gradient(clf, x, target, t, create_graph)
     if name == 'gradient_x_input': return gradient_x_input(clf, x, target, t, create_graph)
-    if name == 'integrated_gradients': return integrated_gradients(clf, x, target, t, steps=steps, create_graph=create_graph)
+    if name == 'integrated_gradients': return integrated_gradients(clf, x, target, t, baseline, steps=steps, create_graph=create_graph)
     if name == 'expected_gradients': return expected_gradients(clf, x, target, t, k=k, generator=generator, create_graph=create_graph)
     raise ValueError(f"unknown attribution {name!r}; use one of {ATTRIBUTIONS}")
 
@@ -236,14 +237,17 @@ def constrained_loss(
     steps:int=16, # integrated gradients' quadrature points
     k:int=8, # expected gradients' references per sample
     generator:torch.Generator|None=None, # for 'mix' and expected gradients
+    normalise:bool=False, # divide each healthy sample's attribution by its mean |A| (see `attribution_constraint`)
+    brain:Tensor|None=None, # (B,1,H,W) the voxels the penalty averages over (None: all)
+    baseline:float=-1., # integrated gradients' baseline: the background value, as `attribution_detect` uses at inference
 ) -> Tensor: # scalar
     "Cross-entropy + λ · attribution constraint on the healthy samples (Wargnier-Dauchelle et al. 2023)."
     y = y.to(x.device).long()
     ce = F.cross_entropy(call_classifier(clf, x, t), y)
     if lam == 0 or not (y == healthy).any(): return ce
     name = pick_attribution(attribution, generator)
-    attr = attribute(name, LogOdds(clf, healthy), x, 0, t, steps, k, generator, create_graph=True)
-    return ce + lam * attribution_constraint(attr, y, healthy, form)
+    attr = attribute(name, LogOdds(clf, healthy), x, 0, t, steps, k, generator, create_graph=True, baseline=baseline)
+    return ce + lam * attribution_constraint(attr, y, healthy, form, normalise, brain)
 
 # %% ../nbs/08_attribution.ipynb #0b720c9e
 def attribution_map(

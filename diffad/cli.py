@@ -79,6 +79,7 @@ def train_command(
     constraint:str='gradient', # classifier: the constraint's attribution (gradient, expected-gradients, integrated-gradients, mix)
     form:str='bce', # classifier: the constraint's penalty, one of `FORMS`
     clean:bool=False, # classifier: train on clean slices at t = 0 (attribution maps only, cannot guide)
+    normalise:bool=False, brain:bool=False, # classifier: the constraint on per-image normalised attributions, over brain voxels only (08_attribution)
     init:str|Path|None=None, # start from this checkpoint of the same kind (fine-tuning)
     patterns:dict|None=None, # the 'folder' layout's file patterns
     healthy_only:bool=False, # diffusion: train on the healthy slices only (`diffusion_healthy.pt`, for --method refine)
@@ -96,7 +97,8 @@ def train_command(
     ds = SliceDataset(cache, subjects=split['train'], label=0 if healthy_only else None)
     if not len(ds): raise ValueError(f"{data}: no {'healthy ' if healthy_only else ''}slice among the {len(split['train'])} training subjects")
     name = {'diffusion': 'diffusion_healthy' if healthy_only else 'diffusion', 'dae': 'dae'}.get(kind) or classifier_name(clean, lam)
-    extra = dict(init=init) if kind != 'classifier' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init)
+    extra = dict(init=init) if kind != 'classifier' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init,
+                                                                           normalise=normalise, brain=brain)
     return train_run(kind, ds, r.ckpt(name), steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=default_device(device),
                      ckpt_seconds=checkpoint_every, **extra)
 
@@ -238,7 +240,7 @@ def _synth(a):
 
 def _train(a):
     kind = a.command[len('train-'):]
-    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False))
+    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean, normalise=a.normalise, brain=a.brain_only) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False))
     tr = train_command(kind, a.data, a.out, a.format, a.image_size, a.minutes, a.steps, a.batch, a.lr, a.device, init=a.init,
                        patterns=parse_patterns(a.pattern), checkpoint_every=a.checkpoint_every, **extra)
     print(f'{a.command}: {tr.step} steps, last loss {tr.losses[-1] if tr.losses else float("nan"):.4f}, checkpoint in {a.out}')
@@ -320,6 +322,9 @@ def parser() -> argparse.ArgumentParser:
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')
             t.add_argument('--form', default='bce', choices=FORMS, help="the constraint's penalty: 'paper' is the authors' released loss (08_attribution; default: bce, the shipped classifiers')")
+            t.add_argument('--normalise', action='store_true', help="divide each healthy slice's attribution by its mean |A| before the penalty: "
+                           "the constraint can no longer be met by shrinking every gradient (08_attribution)")
+            t.add_argument('--brain-only', action='store_true', help="average the penalty over brain voxels only (default: every voxel, background included)")
             t.add_argument('--clean', action='store_true', help='train on clean slices at t = 0 (for attribution maps; cannot guide diffusion)')
     r = sub.add_parser('train-refiner', help="train (or resume) Behrendt et al.'s refiner on pairs from the run's healthy diffusion model")
     r.set_defaults(func=_train_refiner)

@@ -60,22 +60,24 @@ def resume_run(
     if old != tr.config: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {tr.config})")
     tr.resume(ckpt); return True
 
-def _classifier_training(noised, lam, attribution, form) -> dict:
+def _classifier_training(noised, lam, attribution, form, normalise=False, brain=False) -> dict:
     "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."
     if lam < 0: raise ValueError(f"lam (the constraint's weight λ) must be >= 0, got {lam}")
     if attribution not in ATTRIBUTIONS + ('mix',): raise ValueError(f"attribution must be one of {ATTRIBUTIONS + ('mix',)}, got {attribution!r}")
     if form not in FORMS: raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-    if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form) if lam else {})))
+    guard = {k: True for k, v in (('normalise', normalise), ('brain', brain)) if v}  # recorded only when set: older configurations stay valid
+    if guard and not lam: raise ValueError("normalise and brain shape the attribution constraint: give lam > 0")
+    if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form, **guard) if lam else {})))
     return {}
 
-def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str):
+def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str, normalise:bool=False, brain:bool=False):
     "The training loss of a run: ε-loss, the denoising autoencoder's coarse-noise loss, the noisy classifier's cross-entropy, or that plus the attribution constraint (08)."
     if kind == 'diffusion': return lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])
     if kind == 'dae': return lambda m, b: dae_loss(m, b['image'], **DAE_NOISE)
     if lam == 0: return lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised)
     def constrained(m, b):
         xt, t = noised_input(sched.to(b['image'].device), b['image'], None, noised)
-        return constrained_loss(m, xt, b['label'], t, lam, attribution, form)
+        return constrained_loss(m, xt, b['label'], t, lam, attribution, form, normalise=normalise, brain=b['brain'] if brain else None)
     return constrained
 
 # %% ../nbs/10b_runs.ipynb #a726d017
@@ -89,6 +91,7 @@ def train_run(
     batch_size:int=16, lr:float=2e-4, ema_decay:float=0.999, device=None, progress:bool=True, seed:int=0,
     noised:bool=True, # classifier: train on x_t (a guide for diffusion) or on clean slices at t = 0
     lam:float=0., attribution:str='gradient', form:str='square', # classifier: the attribution constraint (08)
+    normalise:bool=False, brain:bool=False, # classifier: the constraint on per-image normalised attributions, averaged over brain voxels only (08)
     init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
     ckpt_seconds:float=60., # also checkpoint after this many seconds without one
 ) -> Trainer:
@@ -96,11 +99,11 @@ def train_run(
     if len(ds) == 0: raise ValueError(f"train_run: no training slice for the {kind} model ({ds!r})")
     cfg = run_config(kind, ds, model or SMALL_NET, schedule, T)
     if kind not in ('diffusion', 'classifier', 'dae'): raise ValueError(f"kind must be 'diffusion', 'classifier' or 'dae', got {kind!r}")
-    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form))
+    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form, normalise, brain))
     elif kind == 'dae': cfg['noise'] = dict(DAE_NOISE)
     elif not noised or lam: raise ValueError("noised and lam apply to classifiers only")
     if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
-    loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form)
+    loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form, normalise, brain)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
     tr = Trainer(build_model(cfg), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
                  device=device, seed=seed, config=cfg)
