@@ -52,6 +52,7 @@ METHODS = {
     'partial-diffusion': Method(('diffusion',), 'none', 'noise to L, denoise with DDPM, residual (07_wolleb)'),
     'pseudo-healthy-residual': Method(('healthy',), 'slice labels', "residual of the healthy model's partial diffusion (10_refine)"),
     'refine': Method(('healthy', 'refiner'), 'slice labels + masks', "Behrendt et al.'s refiner on input / pseudo-healthy pairs (10_refine)"),
+    'refine-control': Method(('refiner_control',), 'slice labels + masks', "the refiner's control: the same network, annotations and budget on the slice alone (10_refine)"),
 }
 BASELINES = ('intensity', 'dae')  # first in every table; every other method is compared with the best of them
 
@@ -117,6 +118,9 @@ def detector(
         clf = getattr(nets, classifier)
         return Detector(name, lambda x: attribution_detect(clf, x, attribution, references=references, generator=g),
                         dict(classifier=classifier, attribution=attribution), spec.supervision, f'attribution {attribution} ({classifier})')
+    if name == 'refine-control':
+        return Detector(name, lambda x: refine_detect(None, None, nets.refiner_control, x), dict(classifier='refiner_control'),
+                        _refiner_supervision(nets.refiner_control_config), name)
     if name in ('pseudo-healthy-residual', 'refine'):
         if nets.refiner_config: level, steps = nets.refiner_config['recon']['level'], nets.refiner_config['recon']['steps']  # as it was trained
         ref = nets.refiner if name == 'refine' else None

@@ -109,6 +109,7 @@ def train_refiner_command(
     level:int=500, recon_steps:int=25, # the pseudo-healthy reconstruction: noise level L and DDPM steps back
     minutes:float|None=None, steps:int|None=None, batch:int=16, lr:float=1e-3, device:str|None=None,
     patterns:dict|None=None, copies:int=1, seed:int=0, checkpoint_every:float=60.,
+    control:bool=False, # train the control (`refiner_control.pt`): the same pairs, network and budget, reading the slice alone
 ):
     "Train (or resume) the run's refiner (Behrendt et al., `10_refine`) on pairs from its healthy diffusion model."
     if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
@@ -118,7 +119,7 @@ def train_refiner_command(
     size = slice_size(load_run_model(r.ckpt('diffusion_healthy'), 'diffusion')[2])
     cache, split = r.prepare(data, cohort_layout(layout, patterns), size, patterns=patterns)
     return train_run_refiner(r, cache, split, annotated, synthetic, level, recon_steps, steps=steps, minutes=minutes, batch=batch, lr=lr,
-                             device=default_device(device), copies=copies, seed=seed, ckpt_seconds=checkpoint_every)
+                             device=default_device(device), copies=copies, seed=seed, ckpt_seconds=checkpoint_every, control=control)
 
 # %% ../nbs/12_cli.ipynb #74146a15
 def _detect_networks(run:Run, method:str, classifier:str|None, device) -> tuple:
@@ -132,7 +133,7 @@ def _detect_networks(run:Run, method:str, classifier:str|None, device) -> tuple:
     stem = (classifier or FILES[slot]) if slot else None
     if method == 'pseudo-healthy-residual' and run.ckpt(FILES['refiner']).exists(): needs += ('refiner',)  # reconstruct as the refiner does
     nets = run.networks(needs, {slot: stem} if slot else None, device)
-    return nets, slot, stem or ('refiner' if method == 'refine' else None)
+    return nets, slot, stem or {'refine': 'refiner', 'refine-control': 'refiner_control'}.get(method)
 
 # %% ../nbs/12_cli.ipynb #22afd9dc
 def detect_command(
@@ -247,7 +248,7 @@ def _train(a):
 
 def _train_refiner(a):
     tr = train_refiner_command(a.data, a.out, a.format, a.annotated, a.synthetic == 'yes', a.level, a.recon_steps, a.minutes, a.steps, a.batch,
-                               a.lr, a.device, parse_patterns(a.pattern), a.copies, a.seed, a.checkpoint_every)
+                               a.lr, a.device, parse_patterns(a.pattern), a.copies, a.seed, a.checkpoint_every, a.control)
     print(f'train-refiner: {tr.step} steps, last loss {tr.losses[-1] if tr.losses else float("nan"):.4f}, checkpoint in {a.out}')
 
 def _detect(a):
@@ -338,6 +339,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--lr', type=float, default=1e-3)
     r.add_argument('--copies', type=int, default=1, help='synthetic versions of each healthy slice (default: 1)')
     r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--control', action='store_true', help="train the refiner's control instead (refiner_control.pt): the same pairs, network and budget, "
+                   "reading the slice alone; detect --method refine-control (what the pseudo-healthy input adds is the difference)")
     d = sub.add_parser('detect', help='write NIfTI anomaly maps for the subjects of a split')
     d.set_defaults(func=_detect)
     d.add_argument('--data', required=True); d.add_argument('--run', required=True); d.add_argument('--out', required=True)

@@ -117,14 +117,16 @@ def cat_pairs(*pairs:dict) -> dict:
 
 # %% ../nbs/10_refine.ipynb #ed1759aa
 def refine_detect(
-    model:Callable, sched:NoiseSchedule, # the healthy diffusion model and its schedule
-    refiner:nn.Module|None, # a trained `Refiner` (None: the map is the residual, the unsupervised detector)
+    model:Callable|None, sched:NoiseSchedule|None, # the healthy diffusion model and its schedule (None for the control)
+    refiner:nn.Module|None, # a trained `Refiner` (None: the map is the residual, the unsupervised detector; a control: the slice alone)
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, steps:int=25, # as the refiner's training pairs were made
     generator:torch.Generator|None=None,
     memo:Memo|None=None, # share the reconstruction of a batch between refiners (see `diffad.core.Memo`)
 ) -> dict: # 'map' (B,1,H,W), the lesion probability (or the residual), 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused'
-    "Behrendt et al.'s detector: a partial-diffusion reconstruction, then the refiner's lesion probability."
+    "Behrendt et al.'s detector: a partial-diffusion reconstruction, then the refiner's lesion probability (the control: the slice alone)."
+    if refiner is not None and not getattr(refiner, 'pseudo_healthy', True):  # the control reads no reconstruction: none is made
+        with torch.no_grad(): return dict(map=refiner(x, None).sigmoid(), seconds_reused=0.)
     recon = lambda x: partial_diffusion_detect(model, sched, x, level, steps, generator)
     r, reused = memo(('partial_diffusion', id(model), level, steps), x, recon) if memo is not None else (recon(x), 0.)
     with torch.no_grad(): p = refiner(x, r['recon']).sigmoid() if refiner is not None else r['map']

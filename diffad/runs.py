@@ -136,14 +136,16 @@ def train_refiner(
     steps:int|None=None, minutes:float|None=None, # budget: optimizer steps in all, or minutes (whichever ends first)
     model:dict|None=None, # `Refiner` hyperparameters (default `SMALL_NET`)
     residual:bool=True, # feed |x − x̂| as well
+    pseudo_healthy:bool=True, # False: the control, the same network on the slices alone (the pairs' x and masks, not their x̂)
     batch_size:int=16, lr:float=1e-3, ema_decay:float=0.99, device=None, progress:bool=True, seed:int=0,
     data:dict|None=None, # what the pairs were made of (recorded in the configuration)
+    slices:dict|None=None, # the slice settings of the pairs (recorded: a control, which needs no diffusion model, reads them from here)
     ckpt_seconds:float=60., # also checkpoint after this many seconds without one
 ) -> Trainer:
     "Train (or resume) a `Refiner` on pairs with Dice + BCE."
-    cfg = dict(kind='refiner', in_ch=int(pairs['x'].shape[1]), model=dict(model or SMALL_NET, residual=residual),
+    cfg = dict(kind='refiner', in_ch=int(pairs['x'].shape[1]), model=dict(model or SMALL_NET, residual=residual and pseudo_healthy, **({} if pseudo_healthy else dict(pseudo_healthy=False))),
                schedule=recon['schedule'], T=int(recon['T']), recon=dict(level=int(recon['level']), steps=int(recon['steps'])),
-               **({'data': dict(data)} if data else {}))
+               **({'data': dict(data)} if data else {}), **({'slices': dict(slices)} if slices else {}))
     ds = torch.utils.data.TensorDataset(pairs['x'], pairs['recon'], pairs['mask'])
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
     tr = Trainer(build_model(cfg), refiner_loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
@@ -199,6 +201,8 @@ class Networks:
     healthy_schedule:NoiseSchedule|None=None
     refiner:nn.Module|None=None # Behrendt et al.'s refiner (10)
     refiner_config:dict|None=None # its configuration: 'recon' (level, steps), 'data' (what it learnt from)
+    refiner_control:nn.Module|None=None # the refiner's control: the same network on the slice alone (10_refine)
+    refiner_control_config:dict|None=None
     dae:nn.Module|None=None # Kascenas et al.'s coarse-noise denoising autoencoder of healthy slices (06_metrics)
     config:dict|None=None # the configuration of the first network loaded from a run: slice settings, schedule
 
@@ -217,9 +221,9 @@ def shipped_networks(
     return Networks(model, sched, plain, constrained, healthy, hsched, refiner, rcfg, dae=dae)
 
 # %% ../nbs/10b_runs.ipynb #df91cd68
-FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', dae='dae')
+FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', refiner_control='refiner_control', dae='dae')
 HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000',
-           healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner',
+           healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
            dae='diffad train-dae')  # the command that makes each network
 
 def _differences(old:dict, new:dict) -> list[str]:
@@ -294,12 +298,12 @@ def _networks(self:Run,
     for n in needs:
         p = self.ckpt(files[n])
         if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`")
-        kind = dict(plain='classifier', constrained='classifier', refiner='refiner', dae='dae').get(n, 'diffusion')
+        kind = dict(plain='classifier', constrained='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
         m, s, cfgs[n] = load_run_model(p, kind, device)
         setattr(nets, n, m)
         if n == 'diffusion': nets.schedule = s
         if n == 'healthy': nets.healthy_schedule = s
-        if n == 'refiner': nets.refiner_config = cfgs[n]
+        if n in ('refiner', 'refiner_control'): setattr(nets, f'{n}_config', cfgs[n])
         if kind == 'classifier' and 'diffusion' in needs and not cfgs[n].get('training', {}).get('noised', True):
             raise ValueError(f"{p} was trained on clean slices: it cannot guide the diffusion model; use the attribution method")
     ref = nets.config = next(iter(cfgs.values()), None)
@@ -319,6 +323,7 @@ def train_run_refiner(
     level:int=500, recon_steps:int=25, # the pseudo-healthy reconstruction: noise level L and DDPM steps back
     steps:int|None=None, minutes:float|None=None, # the refiner's budget: optimizer steps in all, or minutes
     batch:int=16, lr:float=1e-3, device='cpu', copies:int=1, seed:int=0, ckpt_seconds:float=60., progress:bool=True,
+    control:bool=False, # train the control instead (`refiner_control.pt`): the same network, pairs and budget, on the slices alone
 ) -> Trainer:
     "Train (or resume) the run's refiner on pairs made by its healthy diffusion model."
     if annotated < 0: raise ValueError(f"--annotated must be >= 0, got {annotated}")
@@ -332,5 +337,6 @@ def train_run_refiner(
     if synthetic: parts.append(pairs(ids, True, copies))
     if annotated: parts.append(pairs(ids[:annotated], False, 1))
     recon = dict(schedule=nets.config['schedule'], T=nets.config['T'], level=level, steps=recon_steps)
-    return train_refiner(cat_pairs(*parts), run.ckpt('refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
-                         seed=seed, data=dict(annotated=ids[:annotated], synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress)
+    return train_refiner(cat_pairs(*parts), run.ckpt('refiner_control' if control else 'refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
+                         seed=seed, data=dict(annotated=ids[:annotated], synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress,
+                         pseudo_healthy=not control, slices=nets.config.get('slices'))

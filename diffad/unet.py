@@ -266,19 +266,21 @@ class EncoderClassifier(nn.Module):
 
 # %% ../nbs/03_unet.ipynb #ca5f8d13
 class Refiner(nn.Module):
-    "Behrendt et al.'s segmentation network: a UNet on [x, x̂, |x − x̂|] -> lesion logits."
+    "Behrendt et al.'s segmentation network: a UNet on [x, x̂, |x − x̂|] -> lesion logits (or, as a control, on x alone)."
     def __init__(self,
         in_ch:int=4, # contrasts of a slice
         residual:bool=True, # also feed |x − x̂|
         widths:tuple=(32, 64, 64), n_res:int=1, attn_levels:tuple=(2,), head_ch:int=32, # the UNet
+        pseudo_healthy:bool=True, # False: the control, reading the slice alone (x̂ is ignored)
     ):
         super().__init__()
-        self.residual = residual
-        self.net = UNet(in_ch=(3 if residual else 2) * in_ch, out_ch=1, widths=widths, n_res=n_res, attn_levels=attn_levels, head_ch=head_ch)
+        self.residual, self.pseudo_healthy = residual and pseudo_healthy, pseudo_healthy
+        n = (3 if self.residual else 2) if pseudo_healthy else 1
+        self.net = UNet(in_ch=n * in_ch, out_ch=1, widths=widths, n_res=n_res, attn_levels=attn_levels, head_ch=head_ch)
 
     def forward(self,
         x:Tensor, # (B,C,H,W) slices
-        x_hat:Tensor, # (B,C,H,W) their pseudo-healthy reconstructions
+        x_hat:Tensor|None, # (B,C,H,W) their pseudo-healthy reconstructions (unused by the control)
     ) -> Tensor: # (B,1,H,W) lesion logits
-        inp = torch.cat([x, x_hat] + ([(x - x_hat).abs()] if self.residual else []), 1)
+        inp = torch.cat([x, x_hat] + ([(x - x_hat).abs()] if self.residual else []), 1) if self.pseudo_healthy else x
         return self.net(inp, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))

@@ -252,6 +252,15 @@ def test_refine_from_the_command_line(tmp_path):
     assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / 'res', '--method', 'pseudo-healthy-residual')
     info = json.loads((tmp_path / 'res' / 'detect.json').read_text())   # the unsupervised detector, reconstructing as the refiner does
     assert (info['level'], info['steps'], info['supervision'], info['classifier']) == (200, 2, 'slice labels', None)
+    # the control: the same pairs and budget, the slice alone; its maps need no reconstruction
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'c0'), '--method', 'refine-control')
+    assert r.returncode == 2 and 'diffad train-refiner --control' in r.stderr
+    assert run_ok('train-refiner', '--data', cohort, '--run', rdir, '--steps', '2', '--batch', '4', '--annotated', '1', '--level', '200', '--recon-steps', '2', '--control')
+    cc = torch.load(rdir / 'refiner_control.pt', weights_only=True)['config']
+    assert cc['model']['pseudo_healthy'] is False and cc['data'] == ck['config']['data'] and cc['recon'] == ck['config']['recon']
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / 'ctl', '--method', 'refine-control')
+    info = json.loads((tmp_path / 'ctl' / 'detect.json').read_text())
+    assert info['method'] == 'refine-control' and info['classifier'] == 'refiner_control' and 'masks of 1 training subjects' in info['supervision']
     (rdir / 'refiner.pt').unlink()
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--method', 'refine')
     assert r.returncode == 2 and 'diffad train-refiner' in r.stderr and not (tmp_path / 'm2').exists()
