@@ -29,9 +29,9 @@ __all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', '
            'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector', 'channel_index', 'cache_modalities',
            'detector', 'detectors', 'Protocol', 'slice_settings', 'slug', 'write_subject_maps', 'native_volumes',
            'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table', 'protocol_table', 'native_table',
-           'verdict', 'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort', 'choose_on_validation',
-           'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
-           'compare', 'phantom_demo']
+           'verdict', 'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort', 'guidance_shift',
+           'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline',
+           'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -482,12 +482,26 @@ def benchmark_cohort(
 
 GUIDED = ('wolleb', 'combined', 'masked')  # the methods with a guidance scale of their own ('fused' reuses 'combined's decode)
 
+def guidance_shift(
+    guided:Callable, unguided:Callable, # detectors whose results hold 'recon': x̂ guided, and x̂ with s = 0 from the same encoding
+    ds, # slices (e.g. the validation subjects')
+    batch_size:int=16, device='cpu',
+) -> dict: # 'shift': mean over brain voxels of Σ_c|x̂_guided − x̂_unguided|; 'residual': the same of Σ_c|x − x̂_unguided|, its scale
+    "How far guidance moves the decode away from the unguided one: a guide that no longer guides shows a shift near 0."
+    s = r = n = 0.
+    for b in torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False):
+        x, brain = b['image'].to(device), b['brain'].to(device)
+        g, u = guided(x)['recon'], unguided(x)['recon']
+        s += ((g - u).abs().sum(1, keepdim=True) * brain).sum().item()
+        r += ((x - u).abs().sum(1, keepdim=True) * brain).sum().item(); n += brain.sum().item()
+    return dict(shift=s / max(n, 1.), residual=r / max(n, 1.))
+
 def choose_on_validation(
     nets:Networks, val, # the networks; the validation `SliceDataset`
     levels:tuple, scales:tuple, # the grids of L and s (s is extended past an edge while the best value sits there)
     steps:int, # DDIM steps of each half: the test run's
     extend:int=4, batch:int=16, device='cpu', progress:bool=True,
-) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge'}
+) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
     out, memo = {}, Memo()  # one DDIM encoding per batch and L, shared by every scale and method
     bounds = (steps - 1, nets.schedule.T - 1)  # L can go no lower (each half takes `steps` DDIM steps) or higher
@@ -502,8 +516,10 @@ def choose_on_validation(
                 if new is None: break
                 per[new] = search(new)
             L = best()
+            sh = guidance_shift(detector(m, nets, L, steps, per[L][0], memo=memo), detector('reconstruction', nets, L, steps, memo=memo), val, batch, device)
             out[m] = dict(level=L, scale=per[L][0], dice_star=per[L][1][per[L][0]], at_edge=per[L][2],
                           level_at_edge=beyond_edge(sorted(per), L, bounds) is not None,
+                          guidance_shift=round(sh['shift'], 5), unguided_residual=round(sh['residual'], 5),
                           search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)})
         else:
             L, sc, edge = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo), val, list(levels), batch, device, progress,
