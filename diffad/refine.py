@@ -123,7 +123,7 @@ def refine_detect(
     level:int=500, steps:int=25, # as the refiner's training pairs were made
     generator:torch.Generator|None=None,
     memo:Memo|None=None, # share the reconstruction of a batch between refiners (see `diffad.core.Memo`)
-) -> dict: # 'map' (B,1,H,W), the lesion probability (or the residual), 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused'
+) -> dict: # 'map' (B,1,H,W), the lesion probability (or the residual), 'recon', 'residual' (Σ_c|x − x̂|), 'seconds_reused' (the control: 'map' and 'seconds_reused' only)
     "Behrendt et al.'s detector: a partial-diffusion reconstruction, then the refiner's lesion probability (the control: the slice alone)."
     if refiner is not None and not getattr(refiner, 'pseudo_healthy', True):  # the control reads no reconstruction: none is made
         with torch.no_grad(): return dict(map=refiner(x, None).sigmoid(), seconds_reused=0.)
