@@ -367,7 +367,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `diffad` command."
     args = parser().parse_args(argv)
-    try: args.func(args)
+    try:
+        if hasattr(args, 'device'): print(f'diffad {args.command}: computing on {default_device(args.device)}', file=sys.stderr)
+        args.func(args)
     except (DataError, ValueError, FileNotFoundError) as e:
         print(f'diffad {args.command}: error: {e}', file=sys.stderr)
         return 2

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['default_device', 'seed_everything', 'show_images', 'toy_images', 'markdown_table', 'atomic_write', 'write_json',
-           'Memo']
+__all__ = ['default_device', 'quick_mode', 'seed_everything', 'show_images', 'toy_images', 'markdown_table', 'atomic_write',
+           'write_json', 'Memo']
 
 # %% ../nbs/00_core.ipynb #70d34a8c
 def default_device(
@@ -26,6 +26,17 @@ def default_device(
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for (DIFFAD_DEVICE or prefer) but CUDA is not available")
     return dev
+
+# %% ../nbs/00_core.ipynb #7933aa74
+def quick_mode(
+    default:bool=True, # what the notebook does when neither variable is set
+) -> bool:
+    "Quick or full: `$DIFFAD_QUICK` ('1' or '0') when set, else quick under `nbdev_test` (`$IN_TEST`), else `default`."
+    v = os.environ.get('DIFFAD_QUICK', '').strip()
+    if v:
+        if v not in ('0', '1'): raise ValueError(f"DIFFAD_QUICK must be '1' (quick) or '0' (full), got {v!r}")
+        return v == '1'
+    return True if os.environ.get('IN_TEST') else default
 
 # %% ../nbs/00_core.ipynb #39d2e202
 def seed_everything(

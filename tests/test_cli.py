@@ -177,6 +177,7 @@ def test_baselines_from_the_command_line(tmp_path):
     assert a.shape == b.shape and not np.allclose(a, b)   # two contrasts, two maps
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'x'), '--method', 'intensity', '--channel', 'pd')
     assert r.returncode == 2 and "--channel 'pd': the slices' contrasts are t1, t1ce, t2, flair" in r.stderr and not (tmp_path / 'x').exists()
+    assert f"diffad detect: computing on {'cuda' if torch.cuda.is_available() else 'cpu'}" in r.stderr   # the device choice is printed
     r = run('evaluate', '--data', str(cohort), '--maps', str(tmp_path / 'flair'), '--out', str(tmp_path / 'm.json'))
     assert r.returncode == 0 and 'native resolution' in r.stdout and 'dice_star' in r.stdout, r.stderr
     res = json.loads((tmp_path / 'm.json').read_text())

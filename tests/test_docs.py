@@ -1,6 +1,6 @@
 """The static docs site (tools/build_docs.py: nbdev's docs processing -> nbconvert -> pandoc --mathml),
 built from the notebooks and looked at in headless Chromium."""
-import html, re, subprocess, sys
+import html, json, re, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -11,7 +11,7 @@ from nbdev.doclinks import _nbpath2html
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path('/usr/bin/chromium')
 # notebook -> names whose show_doc API documentation must be on its page; has equations?
-PAGES = {'index': ([], True), '05_sampling': (['ddim_encode', 'ddim_sample'], True),
+PAGES = {'index': ([], True), 'glossary': ([], True), '05_sampling': (['ddim_encode', 'ddim_sample'], True),
          '07_wolleb': (['wolleb_detect'], True), '08_attribution': (['integrated_gradients', 'attribution_constraint'], True),
          '09_combined': (['masked_detect', 'fused_detect'], True), '10b_runs': (['train_run', 'Run'], False), '11_benchmark': (['detector', 'benchmark_cohort'], True), '12_cli': (['main'], False)}
 
@@ -115,3 +115,23 @@ def test_every_page_links_every_other(site):
         assert sorted(nav_links((site / p).read_text(encoding='utf-8'))) == pages, p
         for href in re.findall(r'href="([\w.-]+\.html)(?:#[^"]*)?"', (site / p).read_text(encoding='utf-8')):
             assert (site / href).is_file(), f'{p} links to missing {href}'
+
+def committed_figures(nb:str) -> int:
+    "Image outputs stored in the notebook's shown cells (not `#| hide`, not `#| output: false`)"
+    cells = json.loads((ROOT / 'nbs' / f'{nb}.ipynb').read_text(encoding='utf-8'))['cells']
+    shown = lambda c: not re.search(r'^#\|\s*(hide\b|output:\s*false)', ''.join(c['source']), flags=re.M)
+    return sum('image/png' in o.get('data', {}) for c in cells if c['cell_type'] == 'code' and shown(c) for o in c.get('outputs', []))
+
+@pytest.mark.parametrize('nb', sorted(p.stem for p in notebooks()))
+def test_committed_figures_shown(site, nb):
+    "Every figure stored in a notebook reaches its page"
+    n, dom = committed_figures(nb), (site / page_name(nb)).read_text(encoding='utf-8')
+    assert len(re.findall(r'<img\b', dom)) >= n, f'{nb}: {n} figures stored, fewer on the page'
+
+@pytest.mark.parametrize('nb', sorted(p.stem for p in notebooks()))
+def test_solutions_folded(site, nb):
+    "Cells flagged `#| code-fold: true` (the exercises' solutions) are folded on the page"
+    cells = json.loads((ROOT / 'nbs' / f'{nb}.ipynb').read_text(encoding='utf-8'))['cells']
+    n = sum(bool(re.match(r'#\|\s*code-fold:\s*true', ''.join(c['source']))) for c in cells if c['cell_type'] == 'code')
+    dom = (site / page_name(nb)).read_text(encoding='utf-8')
+    assert len(re.findall(r'<details>\s*<summary>\s*Code\s*</summary>', dom)) == n, nb

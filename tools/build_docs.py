@@ -90,6 +90,17 @@ NB_TEMPLATE = '''{% extends 'markdown/index.md.j2' %}
 :::
 
 {% endblock output %}
+{% block input %}
+{%- if cell.metadata.get('code_fold') -%}
+<details><summary>Code</summary>
+
+{{ super() }}
+
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{% endblock input %}
 '''
 
 _quarto_opt = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
@@ -104,7 +115,7 @@ def quarto_options(cell) -> dict:
     return opts
 
 def apply_quarto_options(nb):
-    "Do what Quarto does with the cell options nbdev's processors leave (`echo`, `include`, `output`)"
+    "Do what Quarto does with the cell options nbdev's processors leave (`echo`, `include`, `output`, `code-fold`)"
     cells = []
     for cell in nb.cells:
         if cell.cell_type == 'raw' and cell.source.lstrip().startswith('---'): continue  # front matter
@@ -114,6 +125,7 @@ def apply_quarto_options(nb):
             if opts.get('echo') == 'false' or not cell.source.strip():
                 cell.metadata['transient'] = {'remove_source': True}
             if opts.get('output') == 'false': cell.outputs = []
+            if opts.get('code-fold') in ('true', 'show'): cell.metadata['code_fold'] = True  # Quarto folds the source: a <details> here
         cells.append(cell)
     nb.cells = cells
 

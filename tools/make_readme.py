@@ -12,7 +12,7 @@ def cell_md(cell) -> str:
     src = ''.join(cell['source'])
     lines = src.splitlines()
     if any(re.match(r'^\s*#\s*\|\s*hide\b', l) for l in lines): return ''
-    if cell['cell_type'] == 'markdown': return src.strip()
+    if cell['cell_type'] == 'markdown': return re.sub(r'\]\((?!\w+:)([^)/]+\.ipynb)\)', r'](nbs/\1)', src).strip()  # links between notebooks, from the root
     code = '\n'.join(l for l in lines if not DIRECTIVE.match(l)).strip()
     outs = [''.join(o.get('text', '')) or ''.join(o.get('data', {}).get('text/plain', ''))
             for o in cell.get('outputs', [])]
