@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from fastprogress.fastprogress import progress_bar
+from fastprogress.fastprogress import progress_bar, master_bar
 import diffad
 from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device
 from .phantom import MODALITIES, make_cohort
@@ -266,10 +266,12 @@ def run_benchmark(
     out, cache = Path(out), Path(cache)
     test, val = SliceDataset(cache, subjects=split['test'], every=every), SliceDataset(cache, subjects=split['val'], every=every)
     prev, rows, size = most_lesion(test), [], tuple(test[0]['image'].shape[1:])
-    for name, det in (progress_bar(list(methods.items())) if progress else methods.items()):
+    mb = master_bar(list(methods.items())) if progress else None   # one bar of methods; under it, one of batches (validation, then test) with its ETA
+    for name, det in (mb if progress else methods.items()):
         f = out / 'methods' / f'{slug(cohort)}_{slug(name)}.json'
         if f.exists(): rows.append(json.loads(f.read_text())); continue  # done in an earlier run
-        e = evaluate_detector(det, test, val, batch_size, device, progress=False, n_boot=n_boot)
+        if progress: mb.main_bar.comment = f'{cohort}: {name}'
+        e = evaluate_detector(det, test, val, batch_size, device, progress=progress, n_boot=n_boot, parent=mb)
         r, boot = e.pop('maps'), e.pop('bootstrap', {})
         if write_maps or native: write_subject_maps(r, test.meta, out / 'maps' / slug(cohort) / slug(name))
         f.parent.mkdir(parents=True, exist_ok=True)

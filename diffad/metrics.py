@@ -327,13 +327,16 @@ def detect_dataset(
     batch_size:int=16,
     device:str|torch.device='cpu',
     progress:bool=True,
+    parent=None, # a fastprogress `master_bar` to nest the bar of batches in (e.g. one bar per method above it)
 ) -> dict: # maps, masks, brains (N,1,H,W); labels (N,); ids, z (lists); seconds_per_slice
     "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
     if len(ds) == 0: raise ValueError(f"detect_dataset: the dataset has no slice ({ds!r})")
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
     t0, reused = time.perf_counter(), 0.
-    for b in (progress_bar(dl, leave=False) if progress else dl):
+    bar = progress_bar(dl, leave=False, parent=parent) if progress else dl
+    if progress and parent is not None and hasattr(bar, 'prefix'): bar.prefix = f'{parent.main_bar.comment or ""} batches'  # in a console: what it is, not 'Epoch k/n'
+    for b in bar:
         r = detect(b['image'].to(device))
         out['maps'].append(r['map'].cpu() * b['brain'])  # maps are zero outside the brain
         reused += r.get('seconds_reused', 0.)  # what work shared with other detectors cost when it was done
@@ -350,13 +353,14 @@ def evaluate_detector(
     median:int|None=None, # median-filter size applied before scoring
     progress:bool=True,
     n_boot:int=1000, # bootstrap resamples of the test subjects (0: no confidence intervals)
+    parent=None, # a fastprogress `master_bar` to nest the bars of batches in
 ) -> dict: # `evaluate_maps`'s metrics, plus 'seconds_per_slice' and the test maps under 'maps'
     "Score a detector on `test`, with Dice at the threshold that is best on `val`."
     thr = None
     if val is not None:
-        v = detect_dataset(detect, val, batch_size, device, progress)
+        v = detect_dataset(detect, val, batch_size, device, progress, parent)
         thr = validation_threshold(v['maps'], v['masks'], v['brains'], median)
-    r = detect_dataset(detect, test, batch_size, device, progress)
+    r = detect_dataset(detect, test, batch_size, device, progress, parent)
     e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], thr, r['labels'], median, n_boot=n_boot)
     return dict(e, seconds_per_slice=r['seconds_per_slice'], maps=r)
 
