@@ -140,12 +140,10 @@ def detector(
     return Detector(name, fn, d, spec.supervision, name)
 
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
-PHANTOM_CHOICES_STALE = True  # chosen for the previous shipped networks (easy phantom); 09_combined chooses them again for today's
-PHANTOM_CHOICES = dict(  # L and s of the guided methods on the phantom, chosen on its validation subjects (09_combined; s past 100: the grid's extension)
-    tumour=dict(wolleb=dict(level=500, scale=10.), combined=dict(level=250, scale=100.), masked=dict(level=250, scale=1111.1111111111109),
-                fused=dict(level=250, scale=100.)),
-    ms=dict(wolleb=dict(level=500, scale=100.), combined=dict(level=750, scale=333.3333333333333), masked=dict(level=750, scale=333.3333333333333),
-            fused=dict(level=750, scale=333.3333333333333)))
+PHANTOM_CHOICES_STALE = False  # True while PHANTOM_CHOICES were chosen for other networks than the shipped ones (09_combined clears it)
+PHANTOM_CHOICES = dict(  # L and s of the guided methods on the phantom, chosen on its validation subjects by 09_combined for the shipped networks
+    tumour=dict(wolleb=dict(level=250, scale=100.0), combined=dict(level=250, scale=100.0), masked=dict(level=250, scale=333.3333333333333), fused=dict(level=250, scale=100.0)),
+    ms=dict(wolleb=dict(level=62, scale=30.0), combined=dict(level=62, scale=100.0), masked=dict(level=31, scale=333.3333333333333), fused=dict(level=62, scale=100.0)))
 DEFAULT_SCALES = {m: c['scale'] for m, c in PHANTOM_CHOICES['tumour'].items()}
 
 def detectors(
