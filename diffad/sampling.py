@@ -12,8 +12,9 @@ from fastprogress.fastprogress import progress_bar
 from .schedules import NoiseSchedule, bcast, _sample_like
 
 # %% auto #0
-__all__ = ['GaussianOracle', 'timestep_pairs', 'reverse_pairs', 'ddim_step', 'ddpm_step', 'guide_eps', 'classifier_guidance',
-           'diffusion_loop', 'ddim_sample', 'ddpm_sample', 'ddim_encode', 'ddim_decode']
+__all__ = ['SOLVERS', 'GaussianOracle', 'timestep_pairs', 'reverse_pairs', 'ddim_step', 'ddpm_step', 'DPMSolver2M', 'make_step',
+           'guide_eps', 'classifier_guidance', 'diffusion_loop', 'ddim_sample', 'ddpm_sample', 'ddim_encode',
+           'ddim_decode']
 
 # %% ../nbs/05_sampling.ipynb #d459a235
 class GaussianOracle(nn.Module):
@@ -84,6 +85,37 @@ def ddpm_step(
     var = (1 - ab_to) / (1 - ab) * beta
     return (mean + var.sqrt() * _sample_like(x, generator) if var > 0 else mean), x0
 
+# %% ../nbs/05_sampling.ipynb #1f01ec83
+class DPMSolver2M:
+    "DPM-Solver++(2M) (Lu et al. 2022) as a step of `diffusion_loop`: second order, one network call per step, either direction."
+    def __init__(self, clip_x0:bool=False): # clip x̂_0 to [-1,1] (as `ddim_step`)
+        self.clip_x0, self.prev = clip_x0, None
+
+    def label(self, t:int, t_to:int) -> int:
+        "The level at which the loop evaluates ε̂: the current one, except on the two first steps of an encode (the target's, as DDIM)."
+        return t if t > 0 or t > t_to else t_to
+
+    def __call__(self, sched:NoiseSchedule, x:Tensor, eps:Tensor, t:int, t_to:int, generator=None) -> tuple[Tensor, Tensor]:
+        x_to, x0 = ddim_step(sched, x, eps, t, t_to, clip_x0=self.clip_x0)   # the first-order step
+        prev, self.prev = self.prev, (t, t_to, x0)
+        if prev is None or prev[1] != t or (prev[0] < t) != (t < t_to) or min(prev[0], t_to) <= 0: return x_to, x0
+        lam = lambda u: 0.5 * (sched.ab(u).double().log() - (-sched.ab(u).double()).log1p())
+        h, h_prev = lam(t_to) - lam(t), lam(t) - lam(prev[0])
+        d = x0 + (h / (2 * h_prev)).to(x.dtype) * (x0 - prev[2])
+        ab, ab_to = sched.ab(t).double(), sched.ab(t_to).double()
+        return ((1 - ab_to) / (1 - ab)).sqrt().to(x.dtype) * x - (ab_to.sqrt() * torch.expm1(-h)).to(x.dtype) * d, x0
+
+SOLVERS = ('ddim', 'dpm++2m')  # the deterministic solvers of `ddim_sample`, `ddim_encode` and `ddim_decode`
+
+def make_step(
+    solver:str='ddim', # one of `SOLVERS`
+    clip_x0:bool=False, # clip x̂_0 to [-1,1] at every step
+) -> Callable:
+    "A fresh deterministic step for one walk of `diffusion_loop`."
+    if solver == 'ddim': return partial(ddim_step, clip_x0=clip_x0)
+    if solver == 'dpm++2m': return DPMSolver2M(clip_x0)
+    raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+
 # %% ../nbs/05_sampling.ipynb #a265ec79
 def guide_eps(
     sched:NoiseSchedule,
@@ -116,16 +148,16 @@ def diffusion_loop(
     sched:NoiseSchedule,
     x:Tensor, # (B,C,H,W) the sample at the first level of `pairs`
     pairs:list[tuple[int, int]], # levels to walk, [(t, t_to), ...]
-    step:Callable=ddim_step, # step(sched, x, eps, t, t_to, generator) -> (x_to, x̂_0)
+    step:Callable=ddim_step, # step(sched, x, eps, t, t_to, generator) -> (x_to, x̂_0); its `label(t, t_to)`, if any, is where ε̂ is evaluated
     guidance:Callable|None=None, # guidance(x_t, t) -> scaled gradient (see `guide_eps`)
     generator:torch.Generator|None=None, # for stochastic steps
     return_x0:bool=False, # also return x̂_0 of every step, stacked (S,B,C,H,W)
     progress:bool=True, # show a progress bar
 ):
     "The sampler loop shared by every sampler, encoder and anomaly-detection method."
-    x0s = []
+    x0s, label = [], getattr(step, 'label', max)
     for t, t_to in (progress_bar(pairs, leave=False) if progress else pairs):
-        tt = torch.full((x.shape[0],), max(t, t_to), device=x.device, dtype=torch.long)
+        tt = torch.full((x.shape[0],), label(t, t_to), device=x.device, dtype=torch.long)
         with torch.no_grad(): eps = model(x, tt)
         if guidance is not None: eps = guide_eps(sched, eps, guidance(x, tt), tt)
         with torch.no_grad(): x, x0 = step(sched, x, eps, t, t_to, generator)
@@ -142,9 +174,11 @@ def ddim_sample(
     guidance:Callable|None=None, # see `guide_eps`
     generator:torch.Generator|None=None, return_x0:bool=False, progress:bool=True,
     clip_x0:bool=False, # clip x̂_0 to [-1,1] at every step (images known to lie in [-1,1])
+    solver:str='ddim', # η = 0 only: one of `SOLVERS` ('dpm++2m': second order, same network calls)
 ):
     "DDIM sampling from `level` to a clean image in `steps` network evaluations."
-    step = partial(ddim_step, eta=eta, clip_x0=clip_x0)
+    if solver != 'ddim' and eta > 0: raise ValueError(f"ddim_sample: solver {solver!r} is deterministic; use eta=0")
+    step = partial(ddim_step, eta=eta, clip_x0=clip_x0) if eta > 0 else make_step(solver, clip_x0)
     return diffusion_loop(model, sched, x, timestep_pairs(sched.T, steps, level), step,
                           guidance, generator, return_x0, progress)
 
@@ -171,10 +205,11 @@ def ddim_encode(
     steps:int=50, # network evaluations
     return_x0:bool=False, progress:bool=True,
     clip_x0:bool=False, # clip x̂_0 to [-1,1] at every step (as guided-diffusion's `ddim_reverse_sample` does by default): no longer an exact inverse
+    solver:str='ddim', # one of `SOLVERS`
 ):
     "Deterministic DDIM inversion x_0 → x_L (no guidance) over the same pairs `ddim_decode` walks."
     pairs = reverse_pairs(timestep_pairs(sched.T, steps, level))
-    return diffusion_loop(model, sched, x0, pairs, partial(ddim_step, clip_x0=clip_x0), None, None, return_x0, progress)
+    return diffusion_loop(model, sched, x0, pairs, make_step(solver, clip_x0), None, None, return_x0, progress)
 
 def ddim_decode(
     model:Callable, sched:NoiseSchedule,
@@ -184,6 +219,7 @@ def ddim_decode(
     guidance:Callable|None=None, # e.g. `classifier_guidance(clf, healthy, s)`
     return_x0:bool=False, progress:bool=True,
     clip_x0:bool=False, # clip x̂_0 to [-1,1] (and recompute ε̂ from it) at every step
+    solver:str='ddim', # one of `SOLVERS`
 ):
-    "Deterministic DDIM decoding x_L → x_0, optionally guided."
-    return ddim_sample(model, sched, xL, steps, 0.0, level, guidance, None, return_x0, progress, clip_x0)
+    "Deterministic decoding x_L → x_0, optionally guided."
+    return ddim_sample(model, sched, xL, steps, 0.0, level, guidance, None, return_x0, progress, clip_x0, solver)
