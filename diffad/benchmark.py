@@ -18,6 +18,7 @@ from .phantom import MODALITIES, make_cohort
 from .data import detect_layout, find_subjects, load_subject, read_volume, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
 from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_maps, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
                             intensity_detect, dae_detect)
+from .sampling import SOLVERS
 from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
 from .combined import masked_detect, fused_detect
@@ -26,12 +27,12 @@ from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_exper
 
 # %% auto #0
 __all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'NATIVE',
-           'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector', 'channel_index', 'cache_modalities',
-           'detector', 'detectors', 'Protocol', 'slice_settings', 'slug', 'write_subject_maps', 'native_volumes',
-           'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table', 'protocol_table', 'native_table',
-           'verdict', 'versions', 'write_results', 'benchmark_figure', 'benchmark_cohort', 'guidance_shift',
-           'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline',
-           'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
+           'MIN_TEST_SUBJECTS', 'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector', 'channel_index',
+           'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings', 'slug', 'write_subject_maps',
+           'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table', 'protocol_table',
+           'native_table', 'verdict', 'versions', 'write_results', 'benchmark_figure', 'small_test_notes',
+           'benchmark_cohort', 'guidance_shift', 'choose_on_validation', 'seed_summary', 'benchmark_seeds',
+           'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -69,10 +70,12 @@ class Detector:
 # %% ../nbs/11_benchmark.ipynb #e887a6b3
 def _refiner_supervision(cfg:dict|None) -> str:
     "What a refiner learnt from, from its configuration's 'data' record."
-    ann = (cfg or {}).get('data', {}).get('annotated')
+    data = (cfg or {}).get('data', {})
+    ann, n = data.get('annotated'), data.get('training_subjects')  # the annotated ids (or 'all ...'), and how many there were to annotate
     if not ann: return 'slice labels (synthetic anomalies only)'
     if isinstance(ann, str): return f'slice labels + masks of {ann} (fully supervised)'
-    return f'slice labels + masks of {len(ann)} training subjects'
+    if n is not None and len(ann) >= n: return f'slice labels + masks of all {len(ann)} training subjects (fully supervised)'
+    return f'slice labels + masks of {len(ann)}' + (f' of {n}' if n else '') + ' training subjects'
 
 def channel_index(
     channel:str|int, # a contrast's name ('flair', 't2', ...) or index
@@ -103,9 +106,11 @@ def detector(
     memo:Memo|None=None, # work shared between detectors of the same batches
     channel:str|int='flair', # 'intensity': the contrast thresholded
     modalities:tuple|None=None, # the contrasts of the slices, in order (default: BraTS order)
+    solver:str='ddim', # the deterministic solver of the encode–decode methods (`SOLVERS`; recorded in their settings when not DDIM)
 ) -> Detector:
     "The detector of a registered method."
     if name not in METHODS: raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
+    if solver not in SOLVERS: raise ValueError(f"--solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     if attribution not in ATTRIBUTIONS: raise ValueError(f"--attribution must be one of {', '.join(ATTRIBUTIONS)}, got {attribution!r}")
     spec, g = METHODS[name], generator or torch.Generator().manual_seed(seed)
     missing = nets.missing(tuple(classifier if n == 'classifier' else n for n in spec.needs))
@@ -129,14 +134,15 @@ def detector(
     if not 0 <= level < nets.schedule.T: raise ValueError(f"--level must be in [0, {nets.schedule.T - 1}] for this run's {nets.schedule.T}-step schedule, got {level}")
     m, s, d = nets.diffusion, nets.schedule, dict(level=level, steps=steps)
     clf = nets.plain if name == 'wolleb' else nets.constrained
-    fn = {'wolleb': lambda x: wolleb_detect(m, clf, s, x, level, scale, steps, memo=memo),
-          'combined': lambda x: wolleb_detect(m, clf, s, x, level, scale, steps, memo=memo),
-          'masked': lambda x: masked_detect(m, clf, s, x, level, scale, steps, attribution, references=references, memo=memo),
-          'fused': lambda x: fused_detect(m, clf, s, x, level, scale, steps, attribution, references=references, memo=memo),
-          'reconstruction': lambda x: wolleb_detect(m, None, s, x, level, 0., steps, memo=memo),
+    fn = {'wolleb': lambda x: wolleb_detect(m, clf, s, x, level, scale, steps, memo=memo, solver=solver),
+          'combined': lambda x: wolleb_detect(m, clf, s, x, level, scale, steps, memo=memo, solver=solver),
+          'masked': lambda x: masked_detect(m, clf, s, x, level, scale, steps, attribution, references=references, memo=memo, solver=solver),
+          'fused': lambda x: fused_detect(m, clf, s, x, level, scale, steps, attribution, references=references, memo=memo, solver=solver),
+          'reconstruction': lambda x: wolleb_detect(m, None, s, x, level, 0., steps, memo=memo, solver=solver),
           'partial-diffusion': lambda x: partial_diffusion_detect(m, s, x, level, steps, generator=g)}[name]
     if name == 'reconstruction': d = dict(d, scale=0.)
     elif name != 'partial-diffusion': d = dict(d, classifier='plain' if name == 'wolleb' else 'constrained', scale=scale)
+    if name != 'partial-diffusion' and solver != 'ddim': d = dict(d, solver=solver)
     return Detector(name, fn, d, spec.supervision, name)
 
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
@@ -156,6 +162,7 @@ def detectors(
     share:bool=True, # share encodes, decodes and reconstructions between the detectors
     levels:dict|None=None, # L per method where it differs from `level` (e.g. chosen on validation)
     channel:str|int='flair', modalities:tuple|None=None, # the intensity baseline's contrast, and the slices' contrasts
+    solver:str='ddim', # the encode–decode methods' solver (`SOLVERS`)
 ) -> dict: # label -> `Detector`
     "Every detector the given networks allow, baselines first, with its settings, in the order of a results table."
     sc, lv, out = {**DEFAULT_SCALES, **(scales or {})}, levels or {}, {}
@@ -168,7 +175,7 @@ def detectors(
             continue
         if nets.missing(spec.needs): continue
         kw = dict(memo=hmemo, generator=hgen) if name in ('pseudo-healthy-residual', 'refine') else dict(memo=memo)
-        d = detector(name, nets, lv.get(name, level), steps, sc.get(name, 0.), seed=seed, channel=channel, modalities=modalities, **kw)
+        d = detector(name, nets, lv.get(name, level), steps, sc.get(name, 0.), seed=seed, channel=channel, modalities=modalities, solver=solver, **kw)
         out[d.label] = d
     return out
 
@@ -417,6 +424,19 @@ def _split_check(data, split:dict):
                      f"validation and {len(split['test'])} test subjects; the benchmark needs at least one validation and one test subject "
                      "(a cohort of 9 or more subjects always has them)")
 
+MIN_TEST_SUBJECTS = 10  # the protocol's smallest informative test set: fewer, and a table says its intervals are wide
+
+def small_test_notes(
+    metrics:dict, # `evaluate`'s output for any method of the table (they all score the same subjects)
+) -> list[str]: # sentences for results.md, empty when the test set is large enough and has healthy subjects
+    "What a small test set cannot show: informative intervals (< `MIN_TEST_SUBJECTS` subjects), false positives on healthy subjects (none)."
+    n, h, notes = metrics['n_subjects'], metrics['n_healthy_subjects'], []
+    if n < MIN_TEST_SUBJECTS:
+        notes.append(f"The test set has {n} subjects, fewer than {MIN_TEST_SUBJECTS}: its intervals are wide. With the protocol's 70/10/20 % "
+                     f"split a cohort of {math.ceil(MIN_TEST_SUBJECTS / 0.2)} subjects has {MIN_TEST_SUBJECTS} test subjects.")
+    if h == 0: notes.append("No healthy subject is in the test set: false positives on healthy subjects are not measured.")
+    return notes
+
 # %% ../nbs/11_benchmark.ipynb #2769f290
 def benchmark_cohort(
     data:str|Path, # cohort folder
@@ -432,20 +452,23 @@ def benchmark_cohort(
     seed:int=0, # training seed of every network (the split's seed is the protocol's)
     channel:str='flair', # the intensity baseline's contrast
     every:int=1, # score (and choose L, s on) every `every`-th slice of the validation and test subjects; `detect` still maps every slice
+    solver:str='ddim', # the encode–decode methods' solver (`SOLVERS`), in the validation search and the test run alike
 ) -> list[dict]: # the result rows
     "Train, choose L and s on validation, run and evaluate every method on a cohort; write results.json, results.md, figure.png, maps."
     if minutes <= 0: raise ValueError(f"--minutes must be positive, got {minutes}")
     if every < 1: raise ValueError(f"--eval-every must be at least 1, got {every}")
+    if solver not in SOLVERS: raise ValueError(f"--solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     if annotated < 0: raise ValueError(f"--annotated must be >= 0, got {annotated}")
     out, dev, P, levels = Path(out), default_device(device), protocol, tuple(levels or protocol.levels)
     run = Run(out / 'run')
     cache, split = run.prepare(data, layout, image_size, P.seed, patterns)   # refuses another cohort before any work
     _split_check(data, split)
+    if len(split['test']) < MIN_TEST_SUBJECTS: print(f"benchmark: {len(split['test'])} test subjects (fewer than {MIN_TEST_SUBJECTS}): the intervals will be wide", file=sys.stderr)
     if annotated > len(split['train']): raise ValueError(f"--annotated {annotated}: the run has {len(split['train'])} training subjects")
     mods = cache_modalities(cache)
     channel_index(channel, mods)  # an unknown contrast is refused before any work
     run.check('benchmark', dict(minutes=minutes, level=level, levels=list(levels), steps=steps, annotated=annotated, scales=P.scales, extend=P.extend,
-                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, every=every, version=diffad.__version__))
+                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, every=every, solver=solver, version=diffad.__version__))
     train, healthy_train = SliceDataset(cache, subjects=split['train']), SliceDataset(cache, subjects=split['train'], label=0)
     B, L = P.budget, P.lr
     stage = lambda name, kind, ds, **kw: _train_stage(run, name, B[name] * minutes, lambda minutes: train_run(
@@ -463,18 +486,19 @@ def benchmark_cohort(
                 'dae, pseudo-healthy-residual and refine are left out', file=sys.stderr)
     nets = run.networks(('diffusion', 'plain', 'constrained') + (('dae', 'healthy', 'refiner') if refine else ()), device=dev)
     val = SliceDataset(cache, subjects=split['val'], every=every)
-    chosen = _choices(out / 'choices.json', lambda: choose_on_validation(nets, val, levels, P.scales, steps, P.extend, batch, dev))
+    chosen = _choices(out / 'choices.json', lambda: choose_on_validation(nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
-                        levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods)
+                        levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver)
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, every=every, native=dict(root=data, layout=layout, patterns=patterns))
     rows = compare_rows(rows[:1] + other_norm_baseline(data, run.folder / 'cache', slice_settings(json.loads((cache / 'meta.json').read_text())['settings']),
                                                         split, out, name, layout, patterns, channel, mods, batch, dev, every) + rows[1:], out)
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
+    edge += small_test_notes(rows[0]['metrics'])
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
-                                  steps=steps, every=every, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
+                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}, cost=_costs(run)), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']
                      + (['dae', 'pseudo-healthy-residual', 'refine'] if refine else [])).savefig(out / 'figure.png')
@@ -501,6 +525,7 @@ def choose_on_validation(
     levels:tuple, scales:tuple, # the grids of L and s (s is extended past an edge while the best value sits there)
     steps:int, # DDIM steps of each half: the test run's
     extend:int=4, batch:int=16, device='cpu', progress:bool=True,
+    solver:str='ddim', # the encode–decode solver: the test run's
 ) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
     out, memo = {}, Memo()  # one DDIM encoding per batch and L, shared by every scale and method
@@ -509,20 +534,20 @@ def choose_on_validation(
         if nets.missing(METHODS[m].needs): continue
         if m in GUIDED:  # s searched (and extended) at every L; L extended past its grid's edge while the best L sits there
             per, best = {}, lambda: max(per, key=lambda L: per[L][1][per[L][0]])
-            search = lambda L: select_on_validation(lambda s: detector(m, nets, L, steps, s, memo=memo), val, list(scales), batch, device, progress, extend=extend)
+            search = lambda L: select_on_validation(lambda s: detector(m, nets, L, steps, s, memo=memo, solver=solver), val, list(scales), batch, device, progress, extend=extend)
             for L in levels: per[L] = search(L)
             for _ in range(extend):
                 new = beyond_edge(sorted(per), best(), bounds)
                 if new is None: break
                 per[new] = search(new)
             L = best()
-            sh = guidance_shift(detector(m, nets, L, steps, per[L][0], memo=memo), detector('reconstruction', nets, L, steps, memo=memo), val, batch, device)
+            sh = guidance_shift(detector(m, nets, L, steps, per[L][0], memo=memo, solver=solver), detector('reconstruction', nets, L, steps, memo=memo, solver=solver), val, batch, device)
             out[m] = dict(level=L, scale=per[L][0], dice_star=per[L][1][per[L][0]], at_edge=per[L][2],
                           level_at_edge=beyond_edge(sorted(per), L, bounds) is not None,
                           guidance_shift=round(sh['shift'], 5), unguided_residual=round(sh['residual'], 5),
                           search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)})
         else:
-            L, sc, edge = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo), val, list(levels), batch, device, progress,
+            L, sc, edge = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo, solver=solver), val, list(levels), batch, device, progress,
                                                extend=extend, bounds=bounds)
             out[m] = dict(level=L, dice_star=sc[L], level_at_edge=edge, search={str(l): round(d, 4) for l, d in sc.items()})
     if 'combined' in out: out['fused'] = {k: v for k, v in out['combined'].items() if k != 'search'} | dict(note="the decode of 'combined'")

@@ -15,6 +15,7 @@ from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
+from .sampling import SOLVERS
 from .attribution import FORMS
 from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS, DEMO_EVERY
 
@@ -147,6 +148,7 @@ def detect_command(
     patterns:dict|None=None, # the 'folder' layout's file patterns
     channel:str='flair', # --method intensity: the contrast
     image_size:int|None=None, # slice size when the method needs no network (default: the run's, else 64)
+    solver:str='ddim', # the encode–decode methods' solver (`SOLVERS`)
 ) -> list[Path]: # the NIfTI maps written
     "Write one NIfTI anomaly map per subject (in its own space), PNG previews and detect.json."
     dev, r = default_device(device), Run(run)
@@ -158,7 +160,7 @@ def detect_command(
         tr = SliceDataset(cache, subjects=sp['train'])
         refs = torch.stack([tr[int(i)]['image'] for i in torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))[:64]]).to(dev)
     mods = cache_modalities(cache)
-    det = detector(method, nets, level, steps, scale, attribution.replace('-', '_'), slot or 'constrained', refs, seed, channel=channel, modalities=mods)
+    det = detector(method, nets, level, steps, scale, attribution.replace('-', '_'), slot or 'constrained', refs, seed, channel=channel, modalities=mods, solver=solver)
     ids = sum(sp.values(), []) if split == 'all' else sp[split]
     if not ids: raise ValueError(f"{data}: the run's split has no {split} subject")
     cmeta = json.loads((cache / 'meta.json').read_text())
@@ -170,7 +172,7 @@ def detect_command(
             vol = slices_to_volume(res['maps'][:, 0], res['z'], tuple(meta[sid]['shape']), square)
             save_nifti(vol, np.asarray(meta[sid]['affine']), part / sid / f'{sid}_anomaly.nii.gz'); written.append(out / sid / f'{sid}_anomaly.nii.gz')
             save_preview(res, part / sid / f'{sid}_preview.png'); secs.append(res['seconds_per_slice']); zs[sid] = res['z']
-        info = dict(method=method, level=det.settings.get('level', level), scale=det.settings.get('scale', scale), steps=det.settings.get('steps', steps),
+        info = dict(method=method, level=det.settings.get('level', level), scale=det.settings.get('scale', scale), steps=det.settings.get('steps', steps), **({'solver': solver} if 'solver' in det.settings else {}),
                     split=split, subjects=sorted(ids), z=zs, classifier=stem, **({'channel': det.settings['channel']} if method == 'intensity' else {}), attribution=attribution, supervision=det.supervision,
                     seconds_per_slice=float(np.mean(secs)), version=diffad.__version__, format=layout, patterns=patterns)
         write_json(part / 'detect.json', info)
@@ -231,7 +233,7 @@ def _demo(a):
 def _benchmark(a):
     benchmark_seeds(a.data, a.out, a.seeds, layout=cohort_layout(a.format, parse_patterns(a.pattern)), minutes=a.minutes, image_size=a.image_size,
                     level=a.level, steps=a.steps, batch=a.batch, device=a.device, patterns=parse_patterns(a.pattern), annotated=a.annotated,
-                    levels=a.levels, channel=a.channel, every=a.eval_every)
+                    levels=a.levels, channel=a.channel, every=a.eval_every, solver=a.solver)
     print(Path(a.out, 'results.md').read_text()); print(f'\nwrote {Path(a.out) / "results.json"}, results.md, figure.png and NIfTI maps')
 
 def _synth(a):
@@ -253,7 +255,7 @@ def _train_refiner(a):
 
 def _detect(a):
     files = detect_command(a.data, a.run, a.out, a.method, a.level, a.scale, a.steps, a.split, a.format, a.batch, a.device, a.classifier,
-                           a.attribution, a.seed, parse_patterns(a.pattern), a.channel, a.image_size)
+                           a.attribution, a.seed, parse_patterns(a.pattern), a.channel, a.image_size, a.solver)
     print(f'wrote {len(files)} anomaly maps to {a.out}')
 
 def _evaluate(a):
@@ -287,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--level', type=int, default=500, help="noise level L of the refiner's reconstructions (default: 500)")
     b.add_argument('--levels', type=int, nargs='+', default=None, help=f'noise levels L searched on the validation subjects (default: {" ".join(map(str, PROTOCOL.levels))})')
     b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half, in the validation search and the test run alike (default: 25)')
+    b.add_argument('--solver', default='ddim', choices=SOLVERS, help="the encode-decode methods' solver: ddim (the paper's) or dpm++2m (second order, same network calls) (default: ddim)")
     b.add_argument('--seeds', type=int, default=1, help='train everything with this many seeds and report mean ± std across them (default: 1)')
     b.add_argument('--eval-every', type=int, default=1, help='score (and choose L and s on) one slice in this many of each validation and test subject; '
                    'its NIfTI maps hold the scored slices only, `diffad detect` maps every slice (default: 1, every slice)')
@@ -351,6 +354,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--level', type=int, default=500, help='noise level L (default: 500)')
     d.add_argument('--scale', type=float, default=100., help='guidance scale s (default: 100)')
     d.add_argument('--steps', type=int, default=25, help='DDIM steps of each half (default: 25)')
+    d.add_argument('--solver', default='ddim', choices=SOLVERS, help='the encode-decode solver: ddim or dpm++2m (default: ddim)')
     d.add_argument('--split', default='test', choices=('train', 'val', 'test', 'all'))
     d.add_argument('--channel', default='flair', help='--method intensity: the contrast thresholded (default: flair)')
     d.add_argument('--image-size', type=int, default=None, help="--method intensity: the slice size (default: the run's, else 64)")

@@ -34,10 +34,11 @@ def masked_detect(
     level:int=500, scale:float=100., steps:int=25, # as in `wolleb_detect`
     attribution:str='gradient', healthy:int=0, references:Tensor|None=None,
     memo:Memo|None=None, # share the encoding with other detectors (see `diffad.core.Memo`)
+    solver:str='ddim', # as in `wolleb_detect`
 ) -> dict: # 'map', 'recon', 'mask', 'seconds_reused'
     "Wolleb's detector with the guidance restricted to the classifier's suspicion mask."
     m = suspicion_mask(clf, x, attribution, healthy, references)
-    return dict(wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, mask=m, memo=memo), mask=m)
+    return dict(wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, mask=m, memo=memo, solver=solver), mask=m)
 
 # %% ../nbs/09_combined.ipynb #aec3896d
 def fuse_maps(
@@ -53,8 +54,9 @@ def fused_detect(
     level:int=500, scale:float=100., steps:int=25, # as in `wolleb_detect`
     attribution:str='gradient', healthy:int=0, references:Tensor|None=None,
     memo:Memo|None=None, # reuse the combined detector's result for this batch (see `diffad.core.Memo`)
+    solver:str='ddim', # as in `wolleb_detect`
 ) -> dict: # 'map', 'recon', 'residual', 'attribution', 'seconds_reused'
     "The combined detector's residual fused with the classifier's attribution map of the input."
-    r = wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, memo=memo)
+    r = wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, memo=memo, solver=solver)
     a = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references)['map']
     return dict(map=fuse_maps(r['map'], a), recon=r['recon'], residual=r['map'], attribution=a, seconds_reused=r['seconds_reused'])

@@ -338,5 +338,5 @@ def train_run_refiner(
     if annotated: parts.append(pairs(ids[:annotated], False, 1))
     recon = dict(schedule=nets.config['schedule'], T=nets.config['T'], level=level, steps=recon_steps)
     return train_refiner(cat_pairs(*parts), run.ckpt('refiner_control' if control else 'refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
-                         seed=seed, data=dict(annotated=ids[:annotated], synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress,
+                         seed=seed, data=dict(annotated=ids[:annotated], training_subjects=len(ids), synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress,
                          pseudo_healthy=not control, slices=nets.config.get('slices'))

@@ -68,20 +68,21 @@ def wolleb_detect(
     mask:Tensor|None=None, # (B,1,H,W) in [0,1]: guide only there (see `09_combined`); None: everywhere
     memo:Memo|None=None, # share work with other detectors of the same batch: the encoding, and the whole result (see `Memo`)
     clip_x0:bool=False, # clip x̂_0 to [-1,1] at every step of both halves, as Wolleb et al.'s code does (guided-diffusion's default); not an exact inverse then (`05_sampling`)
+    solver:str='ddim', # the deterministic solver of both halves: 'ddim' (the paper's) or 'dpm++2m' (second order, `05_sampling`)
 ) -> dict: # 'map' (B,1,H,W), 'recon' (B,C,H,W)[, 'x0s'], 'seconds_reused'
     "Wolleb et al.'s detector: DDIM-encode to `level`, decode guided toward `healthy`, map = Σ_c|x − x̂|."
-    args = (model, clf, sched, x, level, scale, steps, healthy, return_x0, progress, mask, memo, clip_x0)
+    args = (model, clf, sched, x, level, scale, steps, healthy, return_x0, progress, mask, memo, clip_x0, solver)
     if memo is None or mask is not None or return_x0: return _wolleb(*args)
-    out, reused = memo(('wolleb_detect', id(model), id(clf), level, float(scale), steps, healthy, clip_x0), x, lambda x: _wolleb(*args))
+    out, reused = memo(('wolleb_detect', id(model), id(clf), level, float(scale), steps, healthy, clip_x0, solver), x, lambda x: _wolleb(*args))
     return dict(out, seconds_reused=reused or out['seconds_reused'])
 
-def _wolleb(model, clf, sched, x, level, scale, steps, healthy, return_x0, progress, mask, memo, clip_x0) -> dict:
+def _wolleb(model, clf, sched, x, level, scale, steps, healthy, return_x0, progress, mask, memo, clip_x0, solver) -> dict:
     "`wolleb_detect`'s computation, with the encoding shared through `memo` (if any)."
-    encode = lambda x: ddim_encode(model, sched, x, level, steps, progress=progress, clip_x0=clip_x0)
-    xL, reused = memo(('ddim_encode', id(model), level, steps, clip_x0), x, encode) if memo is not None else (encode(x), 0.)
+    encode = lambda x: ddim_encode(model, sched, x, level, steps, progress=progress, clip_x0=clip_x0, solver=solver)
+    xL, reused = memo(('ddim_encode', id(model), level, steps, clip_x0, solver), x, encode) if memo is not None else (encode(x), 0.)
     guidance = None if clf is None or scale == 0 else classifier_guidance(clf, healthy, scale)
     if guidance is not None and mask is not None: guidance = _masked(guidance, mask)
-    out = ddim_decode(model, sched, xL, level, steps, guidance, return_x0, progress, clip_x0)
+    out = ddim_decode(model, sched, xL, level, steps, guidance, return_x0, progress, clip_x0, solver)
     recon, x0s = out if return_x0 else (out, None)
     return dict(map=anomaly_map(x, recon), recon=recon, **({'x0s': x0s} if return_x0 else {}), seconds_reused=reused)
 

@@ -1,5 +1,6 @@
 """The `diffad` command as a user runs it: installed entry point, subprocesses, files on disk."""
 import subprocess
+import numpy as np
 import torch
 import diffad
 
@@ -65,10 +66,12 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
         assert row['supervision'] and row['validation'].startswith('threshold (') and '[' in row['dice_star'] and row['beats_baseline']
     assert 'the best baseline is' in ' '.join(res['verdicts']) and set(res['settings']['cost']) >= {'diffusion', 'dae', 'refiner'}
     rc = torch.load(out / 'run' / 'refiner.pt', weights_only=True)['config']
-    assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic']
+    assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic'] and rc['data']['training_subjects'] == 7
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
+    md = (out / 'results.md').read_text()   # a 10-subject cohort tests 2 patients: the table says what that cannot show
+    assert 'fewer than 10: its intervals are wide' in md and 'No healthy subject is in the test set' in md and 'the intervals will be wide' in r.stderr
     row = next(row for row in res['rows'] if row['method'] == 'combined')   # `evaluate` on the benchmark's maps: the benchmark's native numbers
     r = run('evaluate', '--data', str(cohort), '--maps', str(out / 'maps' / 'cohort' / 'combined'))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -131,6 +134,13 @@ def test_wolleb_round_trip_from_the_command_line(tmp_path):
     assert '| method |' in r.stdout and 'wolleb' in r.stdout
     res = json.loads((tmp_path / 'metrics.json').read_text())
     assert 0 <= res['auroc'] <= 1 and res['method'] == 'wolleb'
+    assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / 'm2', '--level', '250', '--scale', '20', '--steps', '3', '--solver', 'dpm++2m')
+    info = json.loads((tmp_path / 'm2' / 'detect.json').read_text())   # the second-order solver: recorded, and another map
+    assert info['solver'] == 'dpm++2m' and 'solver' not in json.loads((maps / 'detect.json').read_text())
+    sid = test_ids[0]
+    assert not np.array_equal(nib.load(maps / sid / f'{sid}_anomaly.nii.gz').get_fdata(), nib.load(tmp_path / 'm2' / sid / f'{sid}_anomaly.nii.gz').get_fdata())
+    r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm3'), '--solver', 'euler')
+    assert r.returncode == 2 and "invalid choice: 'euler'" in r.stderr and not (tmp_path / 'm3').exists()
 
 def test_combined_and_attribution_from_the_command_line(tmp_path):
     "synth -> train-diffusion -> train-classifier --lambda (constrained) -> detect combined / attribution (EG) -> evaluate."
