@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_benchmark.ipynb #440c4769
 from __future__ import annotations
-import itertools, json, math, platform, re, sys
+import itertools, json, math, platform, re, sys, time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar, master_bar
 import diffad
-from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device
+from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device, count_evaluations
 from .phantom import MODALITIES, make_cohort
 from .data import detect_layout, find_subjects, load_subject, read_volume, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
 from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_maps, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
@@ -276,7 +276,8 @@ def run_benchmark(
         f = out / 'methods' / f'{slug(cohort)}_{slug(name)}.json'
         if f.exists(): rows.append(json.loads(f.read_text())); continue  # done in an earlier run
         if progress: mb.main_bar.comment = f'{cohort}: {name}'
-        e = evaluate_detector(det, test, val, batch_size, device, progress=progress, n_boot=n_boot, parent=mb)
+        t0 = time.perf_counter()
+        with count_evaluations() as nfe: e = evaluate_detector(det, test, val, batch_size, device, progress=progress, n_boot=n_boot, parent=mb)
         r, boot = e.pop('maps'), e.pop('bootstrap', {})
         if write_maps or native: write_subject_maps(r, test.meta, out / 'maps' / slug(cohort) / slug(name))
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +287,9 @@ def run_benchmark(
         chosen = f"threshold ({n} subject{'s' if n != 1 else ''})" + (f"; {(tuned or {})[name]}" if (tuned or {}).get(name) else '')
         row = dict(cohort=cohort, method=name, registry=det.method, **det.settings, supervision=det.supervision,
                    validation=chosen, grid=f'{size[0]}x{size[1]} slices',
-                   **metrics_row(e), seconds_per_slice=round(e['seconds_per_slice'], 4), metrics=e)
+                   **metrics_row(e), seconds_per_slice=round(e['seconds_per_slice'], 4), metrics=e,
+                   seconds_evaluating=round(time.perf_counter() - t0, 2), slices_evaluated=len(val) + len(test),  # wall time here (shared work done elsewhere costs nothing)
+                   nfe_per_slice={k: round(v / (len(val) + len(test)), 2) for k, v in nfe.items()})   # network evaluations actually made, per slice
         if native: row['native'] = _native_row(r, det, e, native, out / 'maps' / slug(cohort) / slug(name), n_boot)
         write_json(f, row); rows.append(json.loads(f.read_text()))
     return compare_rows(rows, out)
@@ -414,8 +417,15 @@ def _train_stage(run:Run, name:str, minutes:float, train:Callable[..., object]):
     "Run one training stage of the benchmark unless it is recorded as done; record it."
     done = run.folder / f'{name}.done'
     if done.exists(): return
-    tr = train(minutes=minutes)
-    write_json(done, dict(step=tr.step, minutes=minutes))
+    t0 = time.perf_counter(); tr = train(minutes=minutes)
+    write_json(done, dict(step=tr.step, minutes=minutes, seconds=round(time.perf_counter() - t0, 1)))  # its wall time: all of its work, within the budget or not
+
+def _timed(f:Path, name:str, fn:Callable[[], object]):
+    "`fn()`, its wall seconds recorded under `name` in the JSON file `f` the first time (a rerun that reads results back keeps the first cost)."
+    t0 = time.perf_counter(); out = fn()
+    rec = json.loads(f.read_text()) if f.exists() else {}
+    if name not in rec: write_json(f, rec | {name: round(time.perf_counter() - t0, 2)})
+    return out
 
 def _split_check(data, split:dict):
     "A clear error when the split leaves no validation or no test subject."
@@ -461,7 +471,7 @@ def benchmark_cohort(
     if annotated < 0: raise ValueError(f"--annotated must be >= 0, got {annotated}")
     out, dev, P, levels = Path(out), default_device(device), protocol, tuple(levels or protocol.levels)
     run = Run(out / 'run')
-    cache, split = run.prepare(data, layout, image_size, P.seed, patterns)   # refuses another cohort before any work
+    cache, split = _timed(out / 'seconds.json', 'prepare', lambda: run.prepare(data, layout, image_size, P.seed, patterns))   # refuses another cohort before any work
     _split_check(data, split)
     if len(split['test']) < MIN_TEST_SUBJECTS: print(f"benchmark: {len(split['test'])} test subjects (fewer than {MIN_TEST_SUBJECTS}): the intervals will be wide", file=sys.stderr)
     if annotated > len(split['train']): raise ValueError(f"--annotated {annotated}: the run has {len(split['train'])} training subjects")
@@ -486,7 +496,8 @@ def benchmark_cohort(
                 'dae, pseudo-healthy-residual and refine are left out', file=sys.stderr)
     nets = run.networks(('diffusion', 'plain', 'constrained') + (('dae', 'healthy', 'refiner') if refine else ()), device=dev)
     val = SliceDataset(cache, subjects=split['val'], every=every)
-    chosen = _choices(out / 'choices.json', lambda: choose_on_validation(nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver))
+    chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
+        nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver)))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver)
@@ -499,7 +510,8 @@ def benchmark_cohort(
     edge += small_test_notes(rows[0]['metrics'])
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
                                   steps=steps, solver=solver, every=every, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
-                                  split={k: len(v) for k, v in split.items()}, cost=_costs(run)), edge)
+                                  split={k: len(v) for k, v in split.items()}, cost=_costs(run),
+                                  seconds=json.loads((out / 'seconds.json').read_text()) | {'train': {k: c.get('seconds') for k, c in _costs(run).items()}}), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']
                      + (['dae', 'pseudo-healthy-residual', 'refine'] if refine else [])).savefig(out / 'figure.png')
     return rows

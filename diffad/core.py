@@ -14,7 +14,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['default_device', 'quick_mode', 'seed_everything', 'show_images', 'toy_images', 'markdown_table', 'atomic_write',
-           'write_json', 'Memo']
+           'write_json', 'Memo', 'count_evaluations']
 
 # %% ../nbs/00_core.ipynb #70d34a8c
 def default_device(
@@ -190,3 +190,21 @@ def _nbytes(obj) -> int:
     if isinstance(obj, Tensor): return obj.numel() * obj.element_size()
     if isinstance(obj, dict): obj = list(obj.values())
     return sum(map(_nbytes, obj)) if isinstance(obj, (tuple, list)) else 0
+
+# %% ../nbs/00_core.ipynb #c015ab10
+@contextlib.contextmanager
+def count_evaluations() -> Iterator[dict]:
+    "While the block runs, count per network class the samples evaluated by outermost module calls (a batch of B counts B)."
+    counts, depth = {}, [0]
+    def pre(m, args):
+        if depth[0] == 0:
+            x = next((a for a in args if isinstance(a, Tensor)), None)
+            name = type(m).__name__
+            counts[name] = counts.get(name, 0) + (int(x.shape[0]) if x is not None and x.dim() else 1)
+        depth[0] += 1
+    def post(m, args, out): depth[0] -= 1
+    hooks = [torch.nn.modules.module.register_module_forward_pre_hook(pre),
+             torch.nn.modules.module.register_module_forward_hook(post, always_call=True)]  # a forward that raises still closes its level
+    try: yield counts
+    finally:
+        for h in hooks: h.remove()

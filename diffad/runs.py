@@ -4,7 +4,7 @@
 
 # %% ../nbs/10b_runs.ipynb #e6cfc547
 from __future__ import annotations
-import importlib.resources, itertools, json
+import importlib.resources, itertools, json, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -23,9 +23,9 @@ from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
 __all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'PHANTOM_NORM', 'FILES', 'HOW',
-           'make_schedule', 'run_config', 'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner',
-           'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size',
-           'train_run_refiner']
+           'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run', 'train_run',
+           'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks',
+           'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -321,7 +321,7 @@ def train_run_refiner(
     annotated:int=0, # annotated training subjects whose real masks the refiner learns from (the first N by id)
     synthetic:bool=True, # also learn from synthetic anomalies pasted into the healthy training slices
     level:int=500, recon_steps:int=25, # the pseudo-healthy reconstruction: noise level L and DDPM steps back
-    steps:int|None=None, minutes:float|None=None, # the refiner's budget: optimizer steps in all, or minutes
+    steps:int|None=None, minutes:float|None=None, # the refiner's budget: optimizer steps in all, or minutes (building its pairs included)
     batch:int=16, lr:float=1e-3, device='cpu', copies:int=1, seed:int=0, ckpt_seconds:float=60., progress:bool=True,
     control:bool=False, # train the control instead (`refiner_control.pt`): the same network, pairs and budget, on the slices alone
 ) -> Trainer:
@@ -332,11 +332,26 @@ def train_run_refiner(
     if not 0 <= level < nets.healthy_schedule.T: raise ValueError(f"--level must be in [0, {nets.healthy_schedule.T - 1}] for this run's schedule, got {level}")
     ids = sorted(split['train'])
     if annotated > len(ids): raise ValueError(f"--annotated {annotated}: the run has {len(ids)} training subjects")
-    g, parts = torch.Generator().manual_seed(seed), []
+    g, parts, t0 = torch.Generator().manual_seed(seed), [], time.perf_counter()
     pairs = lambda sub, syn, n: make_pairs(nets.healthy, nets.healthy_schedule, SliceDataset(cache, subjects=sub), syn, n, level, recon_steps, g, batch, device, progress)
     if synthetic: parts.append(pairs(ids, True, copies))
     if annotated: parts.append(pairs(ids[:annotated], False, 1))
     recon = dict(schedule=nets.config['schedule'], T=nets.config['T'], level=level, steps=recon_steps)
+    if minutes is not None: minutes = _minutes_left(minutes, (time.perf_counter() - t0) / 60, 'building the refiner\'s pairs')
     return train_refiner(cat_pairs(*parts), run.ckpt('refiner_control' if control else 'refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
                          seed=seed, data=dict(annotated=ids[:annotated], training_subjects=len(ids), synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress,
                          pseudo_healthy=not control, slices=nets.config.get('slices'))
+
+MIN_TRAINING_SHARE = 0.1  # a stage whose preparation ate its budget still trains for this share of it (and says so)
+
+def _minutes_left(
+    minutes:float, # the stage's budget
+    spent:float, # minutes its preparation took
+    what:str, # the preparation, for the message
+) -> float: # what is left for training: at least `MIN_TRAINING_SHARE` of the budget
+    "The minutes a stage's training gets once its preparation is paid from the same budget; a warning when the preparation overran it."
+    left = minutes - spent
+    if left < MIN_TRAINING_SHARE * minutes:
+        left = MIN_TRAINING_SHARE * minutes
+        print(f"{what} took {spent:.2f} of the {minutes:g}-minute budget; training gets {left:.2f} minutes (the stage overruns its budget)", file=sys.stderr)
+    return left

@@ -70,6 +70,10 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
+    sec, by = res['settings']['seconds'], {row['method']: row for row in res['rows']}   # where the time went, and the network evaluations per slice
+    assert sec['prepare'] > 0 and sec['choose L and s'] > 0 and set(sec['train']) >= {'diffusion', 'refiner'} and all(v > 0 for v in sec['train'].values())
+    assert by['intensity']['nfe_per_slice'] == {} and by['wolleb']['seconds_evaluating'] > 0 and by['wolleb']['slices_evaluated'] > 0
+    assert by['wolleb']['nfe_per_slice']['UNet'] == 4 and by['combined']['nfe_per_slice']['UNet'] == 2   # 2 steps each way; combined reuses wolleb's encoding
     md = (out / 'results.md').read_text()   # a 10-subject cohort tests 2 patients: the table says what that cannot show
     assert 'fewer than 10: its intervals are wide' in md and 'No healthy subject is in the test set' in md and 'the intervals will be wide' in r.stderr
     row = next(row for row in res['rows'] if row['method'] == 'combined')   # `evaluate` on the benchmark's maps: the benchmark's native numbers
@@ -109,12 +113,19 @@ def test_synth_writes_a_readable_brats_cohort(tmp_path):
     for f in folders:
         s, ref = load_subject(f), refs[f.name]
         assert (s.images == ref.images).all() and (s.seg == ref.seg).all() and (s.affine == ref.affine).all()
+    assert run_ok('synth', '--out', tmp_path / 'b', '--kind', 'tumour', '--subjects', '5', '--seed', '4', '--shape', '32', '32', '24', '--site', 'B')
+    b = load_subject(tmp_path / 'b' / 'phantom-tumour-000')   # another scanner: the same anatomy and lesions, other contrasts
+    a = refs['phantom-tumour-000']
+    assert (b.seg == a.seg).all() and not np.allclose(b.images, a.images)
+    assert (b.images == next(s for s in make_cohort(5, 'tumour', 4, (32, 32, 24), healthy_fraction=0.2, difficulty='realistic', site='B') if s.id == a.id).images).all()
 
 def test_synth_bad_arguments(tmp_path):
     r = run('synth', '--out', str(tmp_path / 'c'), '--kind', 'glioma')
     assert r.returncode == 2 and 'invalid choice' in r.stderr
     r = run('synth', '--out', str(tmp_path / 'c'), '--subjects', '0')
     assert r.returncode == 2 and '--subjects must be at least 1' in r.stderr and not (tmp_path / 'c').exists()
+    r = run('synth', '--out', str(tmp_path / 'c'), '--site', 'Z')
+    assert r.returncode == 2 and 'invalid choice' in r.stderr and not (tmp_path / 'c').exists()
 
 def test_wolleb_round_trip_from_the_command_line(tmp_path):
     "synth -> train-diffusion -> train-classifier -> detect -> evaluate; maps live in each subject's space."
