@@ -26,13 +26,14 @@ from .refine import refine_detect
 from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL', 'TABLE', 'NATIVE',
-           'MIN_TEST_SUBJECTS', 'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector', 'channel_index',
-           'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings', 'slug', 'write_subject_maps',
-           'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table', 'protocol_table',
-           'native_table', 'verdict', 'versions', 'write_results', 'benchmark_figure', 'small_test_notes',
-           'benchmark_cohort', 'guidance_shift', 'choose_on_validation', 'seed_summary', 'benchmark_seeds',
-           'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
+__all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL',
+           'TABLE', 'NATIVE', 'MIN_TEST_SUBJECTS', 'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector',
+           'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings', 'slug',
+           'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table',
+           'protocol_table', 'native_table', 'verdict', 'versions', 'write_results', 'benchmark_figure',
+           'small_test_notes', 'benchmark_cohort', 'guidance_shift', 'choose_on_validation', 'seed_summary',
+           'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare',
+           'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -55,6 +56,7 @@ METHODS = {
     'refine': Method(('healthy', 'refiner'), 'slice labels + masks', "Behrendt et al.'s refiner on input / pseudo-healthy pairs (10_refine)"),
     'refine-control': Method(('refiner_control',), 'slice labels + masks', "the refiner's control: the same network, annotations and budget on the slice alone (10_refine)"),
 }
+CLASSIFIERS = dict(plain='plain', constrained='constrained', clean_constrained='constrained, clean')  # whose attribution maps a table shows, and how it names them
 BASELINES = ('intensity', 'dae')  # first in every table; every other method is compared with the best of them
 
 @dataclass
@@ -100,7 +102,7 @@ def detector(
     nets:Networks, # the networks at hand
     level:int=500, steps:int=25, scale:float=100., # L, DDIM steps of each half, guidance scale s
     attribution:str='gradient', # the attribution map of 'attribution', the mask of 'masked', the fusion of 'fused'
-    classifier:str='constrained', # 'attribution': whose map, 'plain' or 'constrained'
+    classifier:str='constrained', # 'attribution': whose map, one of `CLASSIFIERS`
     references:Tensor|None=None, # (N,C,H,W) background slices for expected gradients
     seed:int=0, generator:torch.Generator|None=None, # draws of partial diffusion and expected gradients
     memo:Memo|None=None, # work shared between detectors of the same batches
@@ -122,7 +124,7 @@ def detector(
     if name == 'attribution':
         clf = getattr(nets, classifier)
         return Detector(name, lambda x: attribution_detect(clf, x, attribution, references=references, generator=g),
-                        dict(classifier=classifier, attribution=attribution), spec.supervision, f'attribution {attribution} ({classifier})')
+                        dict(classifier=classifier, attribution=attribution), spec.supervision, f'attribution {attribution} ({CLASSIFIERS.get(classifier, classifier)})')
     if name == 'refine-control':
         return Detector(name, lambda x: refine_detect(None, None, nets.refiner_control, x), dict(classifier='refiner_control'),
                         _refiner_supervision(nets.refiner_control_config), name)
@@ -169,7 +171,7 @@ def detectors(
     memo, hmemo, hgen = (Memo() if share else None), (Memo() if share else None), torch.Generator().manual_seed(seed)
     for name, spec in METHODS.items():
         if name == 'attribution':
-            for c in ('plain', 'constrained'):
+            for c in CLASSIFIERS:
                 for a in (attributions if getattr(nets, c) is not None else ()):
                     d = detector('attribution', nets, attribution=a, classifier=c, references=references, seed=seed); out[d.label] = d
             continue
@@ -183,8 +185,10 @@ def detectors(
 @dataclass(frozen=True)
 class Protocol:
     "The benchmark's fixed choices: budget shares and learning rates per network, the constraint, the L and s searches, the split."
-    budget:dict = field(default_factory=lambda: dict(diffusion=.45, classifier=.15, classifier_constrained=.15, diffusion_healthy=.1, refiner=.1, dae=.05))
-    lr:dict = field(default_factory=lambda: dict(diffusion=5e-4, classifier=5e-4, classifier_constrained=2e-4, diffusion_healthy=2e-4, refiner=1e-3, dae=5e-4))
+    budget:dict = field(default_factory=lambda: dict(diffusion=.40, classifier=.12, classifier_constrained=.12, classifier_clean_constrained=.06,
+                                                     diffusion_healthy=.10, refiner=.08, refiner_control=.08, dae=.04))
+    lr:dict = field(default_factory=lambda: dict(diffusion=5e-4, classifier=5e-4, classifier_constrained=2e-4, classifier_clean_constrained=5e-4,
+                                                 diffusion_healthy=2e-4, refiner=1e-3, refiner_control=1e-3, dae=5e-4))
     lam:float = 1000. # weight of the attribution constraint of the constrained classifier
     constraint:str = 'gradient' # its attribution
     form:str = 'bce' # its penalty
@@ -486,15 +490,17 @@ def benchmark_cohort(
     stage('diffusion', 'diffusion', train)
     stage('classifier', 'classifier', train)
     stage('classifier_constrained', 'classifier', train, lam=P.lam, attribution=P.constraint, form=P.form, init=run.ckpt('classifier'))
+    stage('classifier_clean_constrained', 'classifier', train, noised=False, lam=P.lam, attribution=P.constraint, form=P.form)  # Wargnier-Dauchelle et al.'s own
     refine = len(healthy_train) > 0   # Behrendt et al. and the DAE need healthy slices
     if refine:
         stage('dae', 'dae', healthy_train)
         stage('diffusion_healthy', 'diffusion', healthy_train, init=run.ckpt('diffusion'))
-        _train_stage(run, 'refiner', B['refiner'] * minutes, lambda minutes: train_run_refiner(
-            run, cache, split, annotated, True, level, steps, minutes=minutes, batch=batch, lr=L['refiner'], device=dev))
+        for name in ('refiner', 'refiner_control'):   # the control: the same network, pairs and budget on the slice alone
+            _train_stage(run, name, B[name] * minutes, lambda minutes: train_run_refiner(
+                run, cache, split, annotated, True, level, steps, minutes=minutes, batch=batch, lr=L[name], device=dev, control=name == 'refiner_control'))
     else: print('benchmark: no healthy training slice, so no denoising autoencoder, no healthy diffusion model and no refiner: '
-                'dae, pseudo-healthy-residual and refine are left out', file=sys.stderr)
-    nets = run.networks(('diffusion', 'plain', 'constrained') + (('dae', 'healthy', 'refiner') if refine else ()), device=dev)
+                'dae, pseudo-healthy-residual, refine and refine-control are left out', file=sys.stderr)
+    nets = run.networks(('diffusion', 'plain', 'constrained', 'clean_constrained') + (('dae', 'healthy', 'refiner', 'refiner_control') if refine else ()), device=dev)
     val = SliceDataset(cache, subjects=split['val'], every=every)
     chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
         nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver)))

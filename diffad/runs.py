@@ -205,6 +205,7 @@ class Networks:
     refiner_control_config:dict|None=None
     dae:nn.Module|None=None # Kascenas et al.'s coarse-noise denoising autoencoder of healthy slices (06_metrics)
     config:dict|None=None # the configuration of the first network loaded from a run: slice settings, schedule
+    clean_constrained:nn.Module|None=None # Wargnier-Dauchelle et al.'s classifier: clean slices, attribution-constrained (08); its attribution map is the anomaly map
 
     def missing(self, needs:tuple) -> list[str]: return [n for n in needs if getattr(self, n) is None]
 
@@ -221,10 +222,11 @@ def shipped_networks(
     return Networks(model, sched, plain, constrained, healthy, hsched, refiner, rcfg, dae=dae)
 
 # %% ../nbs/10b_runs.ipynb #df91cd68
-FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', refiner_control='refiner_control', dae='dae')
+FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', refiner_control='refiner_control', dae='dae',
+             clean_constrained='classifier_clean_constrained')
 HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000',
            healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
-           dae='diffad train-dae')  # the command that makes each network
+           dae='diffad train-dae', clean_constrained='diffad train-classifier --clean --lambda 1000')  # the command that makes each network
 
 def _differences(old:dict, new:dict) -> list[str]:
     "One line per setting that differs between two fingerprints (subject lists as what was added and removed)."
@@ -298,14 +300,16 @@ def _networks(self:Run,
     for n in needs:
         p = self.ckpt(files[n])
         if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`")
-        kind = dict(plain='classifier', constrained='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
+        kind = dict(plain='classifier', constrained='classifier', clean_constrained='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
         m, s, cfgs[n] = load_run_model(p, kind, device)
         setattr(nets, n, m)
         if n == 'diffusion': nets.schedule = s
         if n == 'healthy': nets.healthy_schedule = s
         if n in ('refiner', 'refiner_control'): setattr(nets, f'{n}_config', cfgs[n])
-        if kind == 'classifier' and 'diffusion' in needs and not cfgs[n].get('training', {}).get('noised', True):
+        noised = cfgs[n].get('training', {}).get('noised', True)
+        if n in ('plain', 'constrained') and 'diffusion' in needs and not noised:
             raise ValueError(f"{p} was trained on clean slices: it cannot guide the diffusion model; use the attribution method")
+        if n == 'clean_constrained' and noised: raise ValueError(f"{p} was trained on noised slices, not on clean ones: make it with `{HOW[n]}`")
     ref = nets.config = next(iter(cfgs.values()), None)
     for n, c in cfgs.items():
         for k in ('in_ch', 'schedule', 'T') + (('slices',) if 'slices' in c and 'slices' in ref else ()):

@@ -57,7 +57,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     methods = [row['method'] for row in res['rows']]
     assert {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion',
             'attribution expected_gradients (constrained)', 'attribution integrated_gradients (plain)',
-            'pseudo-healthy-residual', 'refine'} <= set(methods) and len(methods) == 17
+            'pseudo-healthy-residual', 'refine', 'refine-control', 'attribution gradient (constrained, clean)'} <= set(methods) and len(methods) == 21
     assert methods[:3] == ['intensity', 'intensity (percentile norm)', 'dae']   # the baselines first
     ch = res['settings']['choices']
     assert set(ch) == {'wolleb', 'combined', 'masked', 'fused', 'reconstruction', 'partial-diffusion'} and res['settings']['refiner'] == {'annotated': 2}
@@ -67,6 +67,10 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert 'the best baseline is' in ' '.join(res['verdicts']) and set(res['settings']['cost']) >= {'diffusion', 'dae', 'refiner'}
     rc = torch.load(out / 'run' / 'refiner.pt', weights_only=True)['config']
     assert rc['recon'] == dict(level=200, steps=2) and len(rc['data']['annotated']) == 2 and rc['data']['synthetic'] and rc['data']['training_subjects'] == 7
+    cc = torch.load(out / 'run' / 'refiner_control.pt', weights_only=True)['config']   # the control: the same pairs, the slice alone
+    assert cc['data'] == rc['data'] and cc['recon'] == rc['recon'] and rc['model'].get('pseudo_healthy', True) and cc['model']['pseudo_healthy'] is False
+    wc = torch.load(out / 'run' / 'classifier_clean_constrained.pt', weights_only=True)['config']['training']   # Wargnier-Dauchelle et al.'s own
+    assert not wc['noised'] and wc['lam'] > 0
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
@@ -282,7 +286,7 @@ def test_refine_from_the_command_line(tmp_path):
     assert cc['model']['pseudo_healthy'] is False and cc['data'] == ck['config']['data'] and cc['recon'] == ck['config']['recon']
     assert run_ok('detect', '--data', cohort, '--run', rdir, '--out', tmp_path / 'ctl', '--method', 'refine-control')
     info = json.loads((tmp_path / 'ctl' / 'detect.json').read_text())
-    assert info['method'] == 'refine-control' and info['classifier'] == 'refiner_control' and 'masks of 1 training subjects' in info['supervision']
+    assert info['method'] == 'refine-control' and info['classifier'] == 'refiner_control' and 'masks of 1 of ' in info['supervision']
     (rdir / 'refiner.pt').unlink()
     r = run('detect', '--data', str(cohort), '--run', str(rdir), '--out', str(tmp_path / 'm2'), '--method', 'refine')
     assert r.returncode == 2 and 'diffad train-refiner' in r.stderr and not (tmp_path / 'm2').exists()
