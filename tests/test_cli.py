@@ -309,10 +309,10 @@ def test_benchmark_without_healthy_training_slices_leaves_refine_out(tmp_path):
     r = run(*map(str, ('benchmark', '--data', cohort, '--out', out, '--minutes', '0.05', '--image-size', '32', '--steps', '2',
                        '--level', '200', '--levels', '200', '--batch', '8')))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert 'no healthy training slice' in r.stderr and 'dae, pseudo-healthy-residual and refine are left out' in r.stderr
+    assert 'no healthy training slice' in r.stderr and 'dae, pseudo-healthy-residual, refine and refine-control are left out' in r.stderr
     res = json.loads((out / 'results.json').read_text())
     methods = [row['method'] for row in res['rows']]
-    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy-residual' not in methods and 'dae' not in methods and len(methods) == 14
+    assert 'wolleb' in methods and 'refine' not in methods and 'pseudo-healthy-residual' not in methods and 'dae' not in methods and 'refine-control' not in methods and len(methods) == 17
     assert res['settings']['refiner'] == 'left out: no healthy training slice'
     assert not (out / 'run' / 'diffusion_healthy.pt').exists() and not (out / 'run' / 'refiner.pt').exists()
 
