@@ -14,7 +14,8 @@ from torch.nn.attention import sdpa_kernel, SDPBackend
 # %% auto #0
 __all__ = ['FORMS', 'ATTRIBUTIONS', 'MIX', 'call_classifier', 'gradient', 'gradient_x_input', 'path_attribution', 'ig_nodes',
            'integrated_gradients', 'draw_references', 'expected_gradients', 'LogOdds', 'attribution_constraint',
-           'pick_attribution', 'attribute', 'constrained_loss', 'attribution_map', 'attribution_detect']
+           'pick_attribution', 'attribute', 'constrained_loss', 'attribution_map', 'attribution_detect',
+           'constraint_guard']
 
 # %% ../nbs/08_attribution.ipynb #05669c1b
 def call_classifier(
@@ -277,3 +278,18 @@ def attribution_detect(
     elif name == 'expected_gradients': a = expected_gradients(lo, x, 0, tt, references=references, k=k, generator=generator)
     else: a = attribute(name, lo, x, 0, tt)
     return dict(map=attribution_map(a.detach()), attr=a.detach())
+
+# %% ../nbs/08_attribution.ipynb #192ac60e
+def constraint_guard(
+    clf, # classifier clf(x, t) (or clf(x) with `t=None`) -> (B,K) logits
+    x:Tensor, brain:Tensor, # healthy slices (B,C,H,W) and their brain masks (B,1,H,W)
+    t:int|None=0, # the time step the classifier is asked at (0: clean slices)
+    form:str='bce', # the penalty's form (`FORMS`)
+    healthy:int=0, # the healthy class
+) -> dict: # 'share', 'mean_abs', 'penalty', 'normalised'
+    "How a classifier meets the attribution constraint on healthy slices: the share of brain voxels whose gradient favours 'diseased', their mean |A|, the penalty, and the penalty on normalised attributions."
+    tt = None if t is None else torch.full((x.shape[0],), t, device=x.device)
+    A = gradient(LogOdds(clf, healthy), x, 0, tt).detach()
+    b, lab = brain.to(A.device).bool().expand_as(A), torch.full((x.shape[0],), healthy, device=x.device)
+    pen = lambda norm: attribution_constraint(A, lab, healthy, form, normalise=norm, brain=brain).item()
+    return dict(share=(A[b] < 0).float().mean().item(), mean_abs=A[b].abs().mean().item(), penalty=pen(False), normalised=pen(True))

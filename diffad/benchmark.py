@@ -56,7 +56,7 @@ METHODS = {
     'refine': Method(('healthy', 'refiner'), 'slice labels + masks', "Behrendt et al.'s refiner on input / pseudo-healthy pairs (10_refine)"),
     'refine-control': Method(('refiner_control',), 'slice labels + masks', "the refiner's control: the same network, annotations and budget on the slice alone (10_refine)"),
 }
-CLASSIFIERS = dict(plain='plain', constrained='constrained', clean_constrained='constrained, clean')  # whose attribution maps a table shows, and how it names them
+CLASSIFIERS = dict(plain='plain', constrained='constrained', clean='plain, clean', clean_constrained='constrained, clean')  # whose attribution maps a table shows, and how it names them
 BASELINES = ('intensity', 'dae')  # first in every table; every other method is compared with the best of them
 
 @dataclass
@@ -263,7 +263,7 @@ def run_benchmark(
     split:dict, # {'val': [ids], 'test': [ids]}
     out:str|Path, # results folder
     cohort:str='cohort', # the cohort's name in the table (e.g. the pathology)
-    batch_size:int=16, device='cpu',
+    batch_size:int=16, device=None,
     write_maps:bool=True, # NIfTI maps of the test subjects under out/maps/<cohort>/<method>/
     progress:bool=True,
     tuned:dict|None=None, # label -> what else was chosen, and on which masks, e.g. 'L and s on the same subjects'
@@ -527,10 +527,10 @@ GUIDED = ('wolleb', 'combined', 'masked')  # the methods with a guidance scale o
 def guidance_shift(
     guided:Callable, unguided:Callable, # detectors whose results hold 'recon': x̂ guided, and x̂ with s = 0 from the same encoding
     ds, # slices (e.g. the validation subjects')
-    batch_size:int=16, device='cpu',
+    batch_size:int=16, device=None, # None: `default_device()`
 ) -> dict: # 'shift': mean over brain voxels of Σ_c|x̂_guided − x̂_unguided|; 'residual': the same of Σ_c|x − x̂_unguided|, its scale
     "How far guidance moves the decode away from the unguided one: a guide that no longer guides shows a shift near 0."
-    s = r = n = 0.
+    s = r = n = 0.; device = default_device(device)
     for b in torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False):
         x, brain = b['image'].to(device), b['brain'].to(device)
         g, u = guided(x)['recon'], unguided(x)['recon']
@@ -542,7 +542,7 @@ def choose_on_validation(
     nets:Networks, val, # the networks; the validation `SliceDataset`
     levels:tuple, scales:tuple, # the grids of L and s (s is extended past an edge while the best value sits there)
     steps:int, # DDIM steps of each half: the test run's
-    extend:int=4, batch:int=16, device='cpu', progress:bool=True,
+    extend:int=4, batch:int=16, device=None, progress:bool=True,
     solver:str='ddim', # the encode–decode solver: the test run's
 ) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
@@ -623,7 +623,7 @@ def other_norm_baseline(
     split:dict, out:str|Path, cohort:str, # as `run_benchmark`'s
     layout:str='brats2020', patterns:dict|None=None,
     channel:str|int='flair', modalities:tuple|None=None,
-    batch_size:int=16, device='cpu',
+    batch_size:int=16, device=None,
     every:int=1, # score every `every`-th slice (the run's own, so that the rows score the same slices)
 ) -> list[dict]: # its row
     "The intensity baseline under the other normalisation (`01b_data`) than the run's: how much the baseline owes to it."
@@ -647,7 +647,7 @@ def phantom_benchmark(
     cache_root:str|Path, # where the phantom experiment's slice caches live
     every:int=2, # score every `every`-th slice of the validation and test subjects
     tuned:dict|None=None, # label -> what was chosen on validation besides the threshold
-    device='cpu',
+    device=None,
 ) -> list[dict]: # rows, baselines first, compared with the best baseline and with Wolleb's method
     "Every method on the phantom experiment's validation and test subjects of one pathology, with the intensity baseline under the other normalisation too."
     cache, split = phantom_experiment(cache_root, progress=False)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
+from .core import default_device
 
 # %% auto #0
 __all__ = ['HEADLINE', 'LOWER_IS_BETTER', 'binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice',
@@ -325,13 +326,13 @@ def detect_dataset(
     detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
     ds, # a `SliceDataset` (items: image, label, mask, brain, id, z)
     batch_size:int=16,
-    device:str|torch.device='cpu',
+    device:str|torch.device|None=None, # None: `default_device()`
     progress:bool=True,
     parent=None, # a fastprogress `master_bar` to nest the bar of batches in (e.g. one bar per method above it)
 ) -> dict: # maps, masks, brains (N,1,H,W); labels (N,); ids, z (lists); seconds_per_slice
     "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
     if len(ds) == 0: raise ValueError(f"detect_dataset: the dataset has no slice ({ds!r})")
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
+    dl, device = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False), default_device(device)
     out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
     t0, reused = time.perf_counter(), 0.
     bar = progress_bar(dl, leave=False, parent=parent) if progress else dl
@@ -349,7 +350,7 @@ def evaluate_detector(
     detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
     test, # `SliceDataset` (or subset) the metrics are reported on
     val=None, # slices of other subjects to choose the Dice threshold on (None: no thresholded Dice)
-    batch_size:int=16, device:str|torch.device='cpu',
+    batch_size:int=16, device:str|torch.device|None=None,
     median:int|None=None, # median-filter size applied before scoring
     progress:bool=True,
     n_boot:int=1000, # bootstrap resamples of the test subjects (0: no confidence intervals)
@@ -369,7 +370,7 @@ def select_on_validation(
     make_detect:Callable, # value -> detector (x -> {'map': ...})
     val, # validation `SliceDataset` (or subset)
     values:list, # candidate values (numbers, for `extend`)
-    batch_size:int=16, device='cpu', progress:bool=True,
+    batch_size:int=16, device=None, progress:bool=True,
     extend:int=0, # at most this many values added geometrically beyond an edge of the grid while the best value sits there
     median:int|None=None, # median-filter size applied before scoring, as the test run will
     bounds:tuple|None=None, # (lowest, highest) value the setting can take (e.g. L in [steps, T−1]): the grid grows no further

@@ -14,10 +14,11 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['MODALITIES', 'KINDS', 'FOV_MM', 'DIFFICULTIES', 'REALISTIC_SHAPE', 'INTENSITY', 'LESION_COMPARTMENT', 'REALISTIC',
-           'LESION_FLAIR', 'SITES', 'Subject', 'world_grid', 'smooth_field', 'soft', 'ellipsoid_r', 'Anatomy',
+           'LESION_FLAIR', 'SITES', 'BRIGHT', 'Subject', 'world_grid', 'smooth_field', 'soft', 'ellipsoid_r', 'Anatomy',
            'tissue_fractions', 'random_tumour', 'mass_effect', 'tumour_labels', 'ms_labels', 'make_subject', 'render',
            'voxel_affine', 'tissue_map', 'subject_seed', 'make_cohort', 'waves', 'half_res', 'blob_in',
-           'realistic_anatomy', 'realistic_ms', 'realistic_tumour', 'render_realistic', 'make_realistic_subject']
+           'realistic_anatomy', 'realistic_ms', 'realistic_tumour', 'render_realistic', 'bright_map',
+           'make_realistic_subject']
 
 # %% ../nbs/01_phantom.ipynb #178c1a7c
 MODALITIES = ('t1', 't1ce', 't2', 'flair')
@@ -36,6 +37,7 @@ class Subject:
     affine: np.ndarray  # (4,4) float64
     modalities: tuple = MODALITIES
     tissue: np.ndarray|None = None  # (X,Y,Z) uint8 0 bg, 1 CSF, 2 GM, 3 WM (phantom only)
+    bright: np.ndarray|None = None  # (X,Y,Z) uint8: the normal FLAIR-bright structure a voxel mostly is, `BRIGHT` (realistic phantom only)
     @property
     def shape(self) -> tuple: return tuple(self.images.shape[1:])
     @property
@@ -464,6 +466,14 @@ def render_realistic(
     gain = 300 + 1200 * torch.rand(4, generator=gen)
     return (img * (fr['brain'] > 0.5) * col(gain)).float(), seg
 
+BRIGHT = ('none', 'caps', 'rim', 'choroid', 'flow', 'wmh')  # `Subject.bright`: the normal FLAIR-bright structures, and unlabelled white-matter hyperintensities
+
+def bright_map(fr:dict, lesions:dict, share:float=0.15) -> Tensor:
+    "Which of the `BRIGHT` structures makes up most of each brain voxel (X,Y,Z) uint8, where it makes up at least `share` of it; 0 elsewhere."
+    wmh = lesions['wmh'][0] if 'wmh' in lesions else torch.zeros_like(fr['brain'])
+    top, which = torch.stack([fr[k] for k in BRIGHT[1:5]] + [wmh]).max(0)
+    return ((which + 1) * (top >= share) * (fr['brain'] > 0.5)).to(torch.uint8)
+
 def make_realistic_subject(
     seed:int, kind:str='tumour', shape:tuple=REALISTIC_SHAPE,
     paint_lesions:bool=True, id:str|None=None,
@@ -491,4 +501,4 @@ def make_realistic_subject(
     img, seg = render_realistic(fr, lesions, kind, gen, noise, site, paint_lesions)
     fr['gm'] = fr['gm'] + fr['deep']
     return Subject(id=id or f'phantom-{kind}-s{seed}', images=img.numpy(), seg=seg.numpy(), brain=(fr['brain'] > 0.5).numpy(),
-                   affine=voxel_affine(shape, vox.tolist()), tissue=tissue_map(fr).numpy())
+                   affine=voxel_affine(shape, vox.tolist()), tissue=tissue_map(fr).numpy(), bright=bright_map(fr, lesions).numpy())

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from fastprogress.fastprogress import progress_bar
-from .core import Memo
+from .core import Memo, default_device
 from .schedules import NoiseSchedule
 from .wolleb import partial_diffusion_detect
 
@@ -94,9 +94,10 @@ def make_pairs(
     synthetic:bool=True, # True: synthetic anomalies in the healthy slices of `ds`; False: all its slices, real masks
     copies:int=1, # synthetic: anomalous versions of each healthy slice
     level:int=500, steps:int=25, # partial diffusion: noise level L and DDPM steps back
-    generator:torch.Generator|None=None, batch_size:int=32, device='cpu', progress:bool=True,
+    generator:torch.Generator|None=None, batch_size:int=32, device=None, progress:bool=True,
 ) -> dict: # 'x' (N,C,H,W), 'recon' (N,C,H,W), 'mask' (N,1,H,W), on the CPU
     "Pairs for the refiner: slices with synthetic or real lesions, their pseudo-healthy reconstructions, the masks."
+    device = default_device(device)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ('x', 'recon', 'mask')}
     for b in (progress_bar(dl, leave=False) if progress else dl):

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 import diffad
-from .core import write_json
+from .core import write_json, default_device
 from .phantom import REALISTIC_SHAPE, make_cohort
 from .data import NORMS, DataError, SliceDataset, SliceSettings, build_slice_caches, cache_nifti_cohort, detect_layout, find_subjects, split_subjects
 from .schedules import NoiseSchedule, eps_loss
@@ -22,10 +22,10 @@ from .attribution import ATTRIBUTIONS, FORMS, constrained_loss
 from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
-__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'PHANTOM_NORM', 'FILES', 'HOW',
-           'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run', 'train_run',
-           'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks',
-           'Run', 'slice_size', 'train_run_refiner']
+__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'PHANTOM_NORM',
+           'FILES', 'HOW', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run',
+           'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks',
+           'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -126,7 +126,8 @@ def load_run_model(
     m = build_model(cfg)
     ema = ck.get('ema')
     load_model_state(m, ema['model'] if ema else ck['model'], path)
-    return m.to(device or 'cpu').eval(), make_schedule(cfg['schedule'], cfg['T']).to(device or 'cpu'), cfg
+    dev = default_device(device)
+    return m.to(dev).eval(), make_schedule(cfg['schedule'], cfg['T']).to(dev), cfg
 
 # %% ../nbs/10b_runs.ipynb #6cff12de
 def train_refiner(
@@ -157,6 +158,7 @@ def train_refiner(
 PHANTOM_SUBJECTS = 40
 PHANTOM_HEALTHY = 12  # healthy phantom subjects: 2 validation and 4 test subjects per pathology, never trained on
 PHANTOM_DIFFICULTY = 'realistic'  # the shipped networks' phantom (`01_phantom`)
+CLEAN_STEPS = 500  # optimizer steps (32 slices) of the shipped clean classifiers, with and without the constraint (08_attribution; scripts/train_phantom.py)
 PHANTOM_NORM = 'median'  # and their slices' normalisation: each subject's brain median (`01b_data`)
 
 def phantom_experiment(
@@ -206,12 +208,13 @@ class Networks:
     dae:nn.Module|None=None # Kascenas et al.'s coarse-noise denoising autoencoder of healthy slices (06_metrics)
     config:dict|None=None # the configuration of the first network loaded from a run: slice settings, schedule
     clean_constrained:nn.Module|None=None # Wargnier-Dauchelle et al.'s classifier: clean slices, attribution-constrained (08); its attribution map is the anomaly map
+    clean:nn.Module|None=None # the same classifier without the constraint (clean slices, cross-entropy alone): the constraint's control (08)
 
     def missing(self, needs:tuple) -> list[str]: return [n for n in needs if getattr(self, n) is None]
 
 def shipped_networks(
     kind:str, # 'tumour' or 'ms': the pathology of the classifiers and the refiner
-    device='cpu',
+    device=None,
 ) -> Networks:
     "The networks diffad ships for the phantom of one pathology."
     model, sched, _ = load_run_model(shipped_model('diffusion'), 'diffusion', device)
@@ -219,14 +222,15 @@ def shipped_networks(
     plain, constrained = (load_run_model(shipped_model(f'classifier_{kind}{c}'), 'classifier', device)[0] for c in ('', '_constrained'))
     refiner, _, rcfg = load_run_model(shipped_model(f'refiner_{kind}'), 'refiner', device)
     dae = load_run_model(shipped_model('dae'), 'dae', device)[0]
-    return Networks(model, sched, plain, constrained, healthy, hsched, refiner, rcfg, dae=dae)
+    clean, clean_constrained = (load_run_model(shipped_model(f'classifier_{kind}_clean{c}'), 'classifier', device)[0] for c in ('', '_constrained'))
+    return Networks(model, sched, plain, constrained, healthy, hsched, refiner, rcfg, dae=dae, clean_constrained=clean_constrained, clean=clean)
 
 # %% ../nbs/10b_runs.ipynb #df91cd68
 FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', refiner_control='refiner_control', dae='dae',
-             clean_constrained='classifier_clean_constrained')
+             clean_constrained='classifier_clean_constrained', clean='classifier_clean')
 HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000',
            healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
-           dae='diffad train-dae', clean_constrained='diffad train-classifier --clean --lambda 1000')  # the command that makes each network
+           dae='diffad train-dae', clean_constrained='diffad train-classifier --clean --lambda 1000', clean='diffad train-classifier --clean')  # the command that makes each network
 
 def _differences(old:dict, new:dict) -> list[str]:
     "One line per setting that differs between two fingerprints (subject lists as what was added and removed)."
@@ -293,14 +297,14 @@ Run.prepare = _prepare
 def _networks(self:Run,
     needs:tuple, # `Networks` fields, e.g. ('diffusion', 'plain')
     files:dict|None=None, # another checkpoint stem for a field, e.g. {'plain': 'classifier_constrained'}
-    device='cpu',
+    device=None,
 ) -> Networks:
     "The networks of the run that `needs` names, checked for consistency."
     nets, cfgs, files = Networks(), {}, {**FILES, **(files or {})}
     for n in needs:
         p = self.ckpt(files[n])
         if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`")
-        kind = dict(plain='classifier', constrained='classifier', clean_constrained='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
+        kind = dict(plain='classifier', constrained='classifier', clean_constrained='classifier', clean='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
         m, s, cfgs[n] = load_run_model(p, kind, device)
         setattr(nets, n, m)
         if n == 'diffusion': nets.schedule = s
@@ -309,7 +313,7 @@ def _networks(self:Run,
         noised = cfgs[n].get('training', {}).get('noised', True)
         if n in ('plain', 'constrained') and 'diffusion' in needs and not noised:
             raise ValueError(f"{p} was trained on clean slices: it cannot guide the diffusion model; use the attribution method")
-        if n == 'clean_constrained' and noised: raise ValueError(f"{p} was trained on noised slices, not on clean ones: make it with `{HOW[n]}`")
+        if n in ('clean', 'clean_constrained') and noised: raise ValueError(f"{p} was trained on noised slices, not on clean ones: make it with `{HOW[n]}`")
     ref = nets.config = next(iter(cfgs.values()), None)
     for n, c in cfgs.items():
         for k in ('in_ch', 'schedule', 'T') + (('slices',) if 'slices' in c and 'slices' in ref else ()):
@@ -326,7 +330,7 @@ def train_run_refiner(
     synthetic:bool=True, # also learn from synthetic anomalies pasted into the healthy training slices
     level:int=500, recon_steps:int=25, # the pseudo-healthy reconstruction: noise level L and DDPM steps back
     steps:int|None=None, minutes:float|None=None, # the refiner's budget: optimizer steps in all, or minutes (building its pairs included)
-    batch:int=16, lr:float=1e-3, device='cpu', copies:int=1, seed:int=0, ckpt_seconds:float=60., progress:bool=True,
+    batch:int=16, lr:float=1e-3, device=None, copies:int=1, seed:int=0, ckpt_seconds:float=60., progress:bool=True,
     control:bool=False, # train the control instead (`refiner_control.pt`): the same network, pairs and budget, on the slices alone
 ) -> Trainer:
     "Train (or resume) the run's refiner on pairs made by its healthy diffusion model."

@@ -10,7 +10,9 @@ notebooks use). One diffusion model is trained on the training slices of both co
 diseased slices, as Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices),
 and one attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned
 from the plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE
-form, lambda 1000); for Behrendt et al. (`10_refine`) a diffusion model of healthy slices only,
+form, lambda 1000); Wargnier-Dauchelle et al.'s own classifier, on clean slices and from scratch with the
+same constraint, and its control without it (`CLEAN_STEPS` steps each, the budget `08_attribution`
+trains them with in full mode); for Behrendt et al. (`10_refine`) a diffusion model of healthy slices only,
 fine-tuned from the first one on the healthy training slices of both cohorts, and three refiners (the
 segmentation UNet on slice / pseudo-healthy pairs): one per pathology, trained on synthetic anomalies
 in the healthy training slices of both cohorts plus every annotated training slice of that pathology,
@@ -34,12 +36,12 @@ import torch
 from diffad.data import SliceDataset
 from diffad.training import load_checkpoint, save_checkpoint
 from diffad.refine import make_pairs, cat_pairs
-from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM
+from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS
 from diffad.benchmark import PROTOCOL
 
-STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750)  # about the shipped networks' (see their configs)
-STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3)  # networks per stage
-COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1.)  # relative cost of a step (for --minutes)
+STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS)  # about the shipped networks' (see their configs)
+STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2)  # networks per stage
+COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5)  # relative cost of a step (for --minutes)
 
 def export(ckpt:Path, out:Path, budget:dict):
     "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
@@ -92,6 +94,13 @@ if __name__ == '__main__':
         stage('constrained', f'classifier_{k}_constrained', lambda n, m: train_run(
             'classifier', train(k), runs / f'classifier_{k}_constrained.pt', n, m, lr=lr['classifier_constrained'],
             lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=runs / f'classifier_{k}.pt', **kw))
+    for k in ('tumour', 'ms') if steps['clean'] else ():  # Wargnier-Dauchelle et al.'s baseline: a classifier of clean slices (08)
+        stage('clean', f'classifier_{k}_clean', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}_clean.pt', n, m,
+                                                                       lr=lr['classifier_clean_constrained'], noised=False, **kw))
+    for k in ('tumour', 'ms') if steps['clean_constrained'] else ():  # and their method: the same, from scratch, with the protocol's constraint
+        stage('clean_constrained', f'classifier_{k}_clean_constrained', lambda n, m: train_run(
+            'classifier', train(k), runs / f'classifier_{k}_clean_constrained.pt', n, m, lr=lr['classifier_clean_constrained'], noised=False,
+            lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, **kw))
     if steps['healthy']:  # from the run's diffusion model if it is here, else from the shipped one
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
         stage('healthy', 'diffusion_healthy', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', n, m,
