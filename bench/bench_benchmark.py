@@ -2,7 +2,7 @@
 """Where `diffad benchmark`'s time goes: each phase's wall time against the training budget, and per method the
 slices scored, seconds and network evaluations (NFE) per slice.
 
-    python bench/bench_benchmark.py [--subjects 20] [--minutes 3] [--solver ddim] [--eval-every 1] [--keep DIR]
+    python bench/bench_benchmark.py [--subjects 20] [--minutes 3] [--solver ddim] [--eval-every 3] [--keep DIR]
 
 A phantom tumour cohort of `--subjects` subjects is written by `diffad synth` (its defaults: realistic, a fifth
 healthy), then `diffad benchmark --image-size 64 --minutes M` runs on it in its own process (wall time and peak
@@ -47,7 +47,7 @@ def phase_table(res:dict, budget_s:float, wall:float) -> list[tuple]:
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--subjects', type=int, default=20); p.add_argument('--minutes', type=float, default=3.)
-    p.add_argument('--solver', default='ddim'); p.add_argument('--eval-every', type=int, default=1)
+    p.add_argument('--solver', default='ddim'); p.add_argument("--eval-every", type=int, default=3)
     p.add_argument('--keep', default=None, help='write the cohort and results here (default: a temporary folder)')
     a = p.parse_args()
     print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores', flush=True)

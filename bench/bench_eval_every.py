@@ -14,7 +14,6 @@ test subjects' numbers, but not of a method's setting: every method is scored on
 """
 import argparse, tempfile
 from pathlib import Path
-import torch
 from diffad.runs import phantom_experiment, shipped_networks
 from diffad.benchmark import detectors, run_benchmark
 
@@ -27,7 +26,7 @@ if __name__ == '__main__':
     p.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'diffad_cache'))
     a = p.parse_args()
     cache, split = phantom_experiment(a.cache, progress=False)
-    print(f"| pathology | method | K | slices | seconds | " + ' | '.join(f'{m} [95 % CI] (shift / K=1 half-width)' for m in METRICS) + ' |')
+    print("| pathology | method | K | slices | seconds | " + ' | '.join(f'{m} [95 % CI] (shift / K=1 half-width)' for m in METRICS) + ' |')
     print('|' + '---|' * (5 + len(METRICS)))
     for kind in ('tumour', 'ms'):
         table = detectors(shipped_networks(kind, 'cpu'))

@@ -279,7 +279,7 @@ def attribution_detect(
     else: a = attribute(name, lo, x, 0, tt)
     return dict(map=attribution_map(a.detach()), attr=a.detach())
 
-# %% ../nbs/08_attribution.ipynb #192ac60e
+# %% ../nbs/08_attribution.ipynb #c2a7d054
 def constraint_guard(
     clf, # classifier clf(x, t) (or clf(x) with `t=None`) -> (B,K) logits
     x:Tensor, brain:Tensor, # healthy slices (B,C,H,W) and their brain masks (B,1,H,W)

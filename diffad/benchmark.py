@@ -27,13 +27,13 @@ from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_exper
 
 # %% auto #0
 __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL',
-           'TABLE', 'NATIVE', 'MIN_TEST_SUBJECTS', 'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method', 'Detector',
-           'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings', 'slug',
-           'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows', 'results_table',
-           'protocol_table', 'native_table', 'verdict', 'versions', 'write_results', 'benchmark_figure',
-           'small_test_notes', 'benchmark_cohort', 'guidance_shift', 'choose_on_validation', 'seed_summary',
-           'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare',
-           'phantom_demo']
+           'EVAL_EVERY', 'TABLE', 'NATIVE', 'MIN_TEST_SUBJECTS', 'GUIDED', 'DEMO_METHODS', 'DEMO_EVERY', 'Method',
+           'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
+           'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows',
+           'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
+           'benchmark_figure', 'small_test_notes', 'benchmark_cohort', 'guidance_shift', 'choose_on_validation',
+           'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
+           'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -200,6 +200,7 @@ class Protocol:
     seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
 
 PROTOCOL = Protocol()
+EVAL_EVERY = 3  # benchmark and demo score one slice in 3 of each validation and test subject: a third of the time; bench/bench_eval_every.py shows the metrics move by at most a quarter of their 95 % interval's half-width
 
 # %% ../nbs/11_benchmark.ipynb #6d9d0329
 def slice_settings(cfg:dict) -> SliceSettings:
@@ -465,7 +466,7 @@ def benchmark_cohort(
     levels:tuple|None=None, # noise levels L searched on validation (default: the protocol's)
     seed:int=0, # training seed of every network (the split's seed is the protocol's)
     channel:str='flair', # the intensity baseline's contrast
-    every:int=1, # score (and choose L, s on) every `every`-th slice of the validation and test subjects; `detect` still maps every slice
+    every:int=EVAL_EVERY, # score (and choose L, s on) every `every`-th slice of the validation and test subjects; `detect` still maps every slice
     solver:str='ddim', # the encode–decode methods' solver (`SOLVERS`), in the validation search and the test run alike
 ) -> list[dict]: # the result rows
     "Train, choose L and s on validation, run and evaluate every method on a cohort; write results.json, results.md, figure.png, maps."
@@ -614,7 +615,7 @@ def benchmark_seeds(
 # %% ../nbs/11_benchmark.ipynb #81bedb14
 DEMO_METHODS = ('intensity', 'dae', 'attribution gradient (plain)', 'attribution gradient (constrained)', 'wolleb', 'combined', 'masked', 'fused',
                 'reconstruction', 'partial-diffusion', 'pseudo-healthy-residual', 'refine')
-DEMO_EVERY = 3  # the demo scores every third slice of each subject: a third of the time (the intervals are over subjects)
+DEMO_EVERY = EVAL_EVERY  # the demo scores every third slice of each subject, as the benchmark does
 
 def other_norm(norm:str) -> str: return 'percentile' if norm == 'median' else 'median'
 

@@ -17,7 +17,7 @@ from .metrics import evaluate_maps, detect_dataset, metrics_row
 from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
 from .sampling import SOLVERS
 from .attribution import FORMS
-from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS, DEMO_EVERY
+from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS, DEMO_EVERY, EVAL_EVERY
 
 # %% auto #0
 __all__ = ['FORMATS', 'synth', 'cohort_layout', 'parse_patterns', 'classifier_name', 'train_command', 'train_refiner_command',
@@ -291,8 +291,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half, in the validation search and the test run alike (default: 25)')
     b.add_argument('--solver', default='ddim', choices=SOLVERS, help="the encode-decode methods' solver: ddim (the paper's) or dpm++2m (second order, same network calls) (default: ddim)")
     b.add_argument('--seeds', type=int, default=1, help='train everything with this many seeds and report mean ± std across them (default: 1)')
-    b.add_argument('--eval-every', type=int, default=1, help='score (and choose L and s on) one slice in this many of each validation and test subject; '
-                   'its NIfTI maps hold the scored slices only, `diffad detect` maps every slice (default: 1, every slice)')
+    b.add_argument('--eval-every', type=int, default=EVAL_EVERY, help='score (and choose L and s on) one slice in this many of each validation and test subject; '
+                   f'its NIfTI maps hold the scored slices only, `diffad detect` maps every slice (default: {EVAL_EVERY}; 1: every slice)')
     b.add_argument('--channel', default='flair', help='the contrast of the intensity baseline (default: flair)')
     b.add_argument('--annotated', type=int, default=0,
                    help="training subjects whose lesion masks the refiner learns from, besides synthetic anomalies (default: 0, none)")
