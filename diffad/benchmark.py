@@ -149,10 +149,12 @@ def detector(
 
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
 PHANTOM_CHOICES_STALE = False  # True while PHANTOM_CHOICES were chosen for other networks than the shipped ones (09_combined clears it)
-PHANTOM_CHOICES = dict(  # L and s of the guided methods on the phantom, chosen on its validation subjects by 09_combined for the shipped networks
-    tumour=dict(wolleb=dict(level=250, scale=100.0), combined=dict(level=250, scale=100.0), masked=dict(level=250, scale=333.3333333333333), fused=dict(level=250, scale=100.0)),
-    ms=dict(wolleb=dict(level=62, scale=30.0), combined=dict(level=62, scale=100.0), masked=dict(level=31, scale=333.3333333333333), fused=dict(level=62, scale=100.0)))
-DEFAULT_SCALES = {m: c['scale'] for m, c in PHANTOM_CHOICES['tumour'].items()}
+PHANTOM_CHOICES = dict(  # L (and s) of the diffusion methods on the phantom, chosen on its validation subjects by 09_combined for the shipped networks
+    tumour=dict(wolleb=dict(level=250, scale=100.0), combined=dict(level=250, scale=100.0), masked=dict(level=250, scale=333.3333333333333), fused=dict(level=250, scale=100.0),
+                reconstruction=dict(level=750), **{'partial-diffusion': dict(level=500)}),
+    ms=dict(wolleb=dict(level=62, scale=30.0), combined=dict(level=62, scale=100.0), masked=dict(level=31, scale=333.3333333333333), fused=dict(level=62, scale=100.0),
+            reconstruction=dict(level=62), **{'partial-diffusion': dict(level=250)}))
+DEFAULT_SCALES = {m: c['scale'] for m, c in PHANTOM_CHOICES['tumour'].items() if 'scale' in c}
 
 def detectors(
     nets:Networks, # the networks at hand: every method they allow is made
@@ -701,10 +703,10 @@ def phantom_demo(
         patients = [i for i in ids if f'-{kind}-' in i]
         split = dict(val=patients[:1], test=patients[1:] + [i for i in ids if '-healthy-' in i])
         ch = PHANTOM_CHOICES[kind]
-        table = detectors(shipped_networks(kind, dev), 500, steps, {m: c['scale'] for m, c in ch.items()}, levels={m: c['level'] for m, c in ch.items()})
-        how = ("L, s chosen for the previous shipped networks on the easy phantom's validation subjects (09_combined), not yet chosen again"
-               if PHANTOM_CHOICES_STALE else "L, s on the phantom experiment's validation subjects (09_combined)")
-        tuned = {m: how for m in ch if m in methods}
+        table = detectors(shipped_networks(kind, dev), 500, steps, {m: c['scale'] for m, c in ch.items() if 'scale' in c}, levels={m: c['level'] for m, c in ch.items()})
+        how = lambda c: (f"{'L, s' if 'scale' in c else 'L'} chosen for the previous shipped networks on the easy phantom's validation subjects (09_combined), not yet chosen again"
+                         if PHANTOM_CHOICES_STALE else f"{'L, s' if 'scale' in c else 'L'} on the phantom experiment's validation subjects (09_combined)")
+        tuned = {m: how(c) for m, c in ch.items() if m in methods}
         rs = run_benchmark({m: table[m] for m in methods}, cache, split, out, kind, device=dev, tuned=tuned, every=every, native=dict(root=data, layout='brats2020'))
         rs = rs[:1] + other_norm_baseline(data, out / 'cache', settings, split, out, kind, device=dev, every=every) + rs[1:]
         rows += compare_rows(rs, out)
