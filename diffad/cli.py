@@ -85,11 +85,14 @@ def train_command(
     patterns:dict|None=None, # the 'folder' layout's file patterns
     healthy_only:bool=False, # diffusion: train on the healthy slices only (`diffusion_healthy.pt`, for --method refine)
     checkpoint_every:float=60., # seconds between checkpoints at most
+    conditional:bool=False, # diffusion: class-conditional on the slice labels (Wolleb et al.'s released flags); detectors sample it with the healthy label
 ):
     "Train (or resume) the run's diffusion model, (constrained) classifier or denoising autoencoder on the training subjects."
     if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
     if kind != 'classifier' and (lam or clean): raise ValueError("--lambda and --clean apply to train-classifier only")
     if kind == 'classifier' and healthy_only: raise ValueError("--healthy-only applies to train-diffusion only")
+    if kind != 'diffusion' and conditional: raise ValueError("--conditional applies to train-diffusion only")
+    if healthy_only and conditional: raise ValueError("--conditional needs both classes: a model of the healthy slices only has one label")
     healthy_only = healthy_only or kind == 'dae'
     if lam == 0 and constraint != 'gradient': raise ValueError(f"--constraint {constraint} needs --lambda > 0")
     if init is not None and not Path(init).exists(): raise FileNotFoundError(f"--init {init}: no such checkpoint")
@@ -98,7 +101,7 @@ def train_command(
     ds = SliceDataset(cache, subjects=split['train'], label=0 if healthy_only else None)
     if not len(ds): raise ValueError(f"{data}: no {'healthy ' if healthy_only else ''}slice among the {len(split['train'])} training subjects")
     name = {'diffusion': 'diffusion_healthy' if healthy_only else 'diffusion', 'dae': 'dae'}.get(kind) or classifier_name(clean, lam)
-    extra = dict(init=init) if kind != 'classifier' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init,
+    extra = dict(init=init, conditional=conditional) if kind != 'classifier' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init,
                                                                            normalise=normalise, brain=brain)
     return train_run(kind, ds, r.ckpt(name), steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=default_device(device),
                      ckpt_seconds=checkpoint_every, **extra)
@@ -243,7 +246,7 @@ def _synth(a):
 
 def _train(a):
     kind = a.command[len('train-'):]
-    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean, normalise=a.normalise, brain=a.brain_only) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False))
+    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean, normalise=a.normalise, brain=a.brain_only) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False), conditional=getattr(a, 'conditional', False))
     tr = train_command(kind, a.data, a.out, a.format, a.image_size, a.minutes, a.steps, a.batch, a.lr, a.device, init=a.init,
                        patterns=parse_patterns(a.pattern), checkpoint_every=a.checkpoint_every, **extra)
     print(f'{a.command}: {tr.step} steps, last loss {tr.losses[-1] if tr.losses else float("nan"):.4f}, checkpoint in {a.out}')
@@ -322,6 +325,8 @@ def parser() -> argparse.ArgumentParser:
         t.add_argument('--init', default=None, help=f'start from this {kind} checkpoint, e.g. RUN/{kind}.pt (fine-tuning)')
         if kind == 'diffusion':
             t.add_argument('--healthy-only', action='store_true', help='train on the healthy slices only: diffusion_healthy.pt, for --method refine')
+            t.add_argument('--conditional', action='store_true', help="class-conditional on the slice labels, as Wolleb et al.'s released flags train it; "
+                           "detect and benchmark sample it with the healthy label (with --init from an unconditional model: starts as that model)")
         if kind == 'classifier':
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')

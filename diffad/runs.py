@@ -14,7 +14,7 @@ from .core import write_json, default_device
 from .phantom import REALISTIC_SHAPE, make_cohort
 from .data import NORMS, DataError, SliceDataset, SliceSettings, build_slice_caches, cache_nifti_cohort, detect_layout, find_subjects, split_subjects
 from .schedules import NoiseSchedule, eps_loss
-from .unet import UNet, EncoderClassifier, Refiner
+from .unet import UNet, EncoderClassifier, Refiner, Conditioned
 from .training import Trainer, load_checkpoint, load_model_state
 from .metrics import dae_loss
 from .wolleb import classifier_loss, noised_input
@@ -70,8 +70,9 @@ def _classifier_training(noised, lam, attribution, form, normalise=False, brain=
     if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form, **guard) if lam else {})))
     return {}
 
-def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str, normalise:bool=False, brain:bool=False):
-    "The training loss of a run: ε-loss, the denoising autoencoder's coarse-noise loss, the noisy classifier's cross-entropy, or that plus the attribution constraint (08)."
+def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str, normalise:bool=False, brain:bool=False, conditional:bool=False):
+    "The training loss of a run: ε-loss (class-conditional: with the slice labels), the denoising autoencoder's coarse-noise loss, the noisy classifier's cross-entropy, or that plus the attribution constraint (08)."
+    if kind == 'diffusion' and conditional: return lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'], b['label'].to(b['image'].device).long())
     if kind == 'diffusion': return lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])
     if kind == 'dae': return lambda m, b: dae_loss(m, b['image'], **DAE_NOISE)
     if lam == 0: return lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised)
@@ -94,6 +95,7 @@ def train_run(
     normalise:bool=False, brain:bool=False, # classifier: the constraint on per-image normalised attributions, averaged over brain voxels only (08)
     init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
     ckpt_seconds:float=60., # also checkpoint after this many seconds without one
+    conditional:bool=False, # diffusion: class-conditional on the slice labels, as Wolleb et al.'s released flags train it (sample it with `Conditioned`)
 ) -> Trainer:
     "Train (or resume) a diffusion model, a coarse-noise denoising autoencoder or a (noisy, optionally attribution-constrained) classifier on `ds`."
     if len(ds) == 0: raise ValueError(f"train_run: no training slice for the {kind} model ({ds!r})")
@@ -102,15 +104,21 @@ def train_run(
     if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form, normalise, brain))
     elif kind == 'dae': cfg['noise'] = dict(DAE_NOISE)
     elif not noised or lam: raise ValueError("noised and lam apply to classifiers only")
+    if conditional and kind != 'diffusion': raise ValueError(f"conditional applies to diffusion models only, not to a {kind} model")
+    if conditional: cfg['model'] = dict(cfg['model'], num_classes=2)
     if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
-    loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form, normalise, brain)
+    loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form, normalise, brain, conditional)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
     tr = Trainer(build_model(cfg), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
                  device=device, seed=seed, config=cfg)
     if not resume_run(tr, ckpt) and init is not None:
         src, _, icfg = load_run_model(init, kind)
-        if (icfg['model'], icfg['in_ch']) != (cfg['model'], cfg['in_ch']): raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
-        load_model_state(tr.model, src.state_dict(), init); tr.ema.model.load_state_dict(tr.model.state_dict())
+        bare = lambda c: {k: v for k, v in c['model'].items() if k != 'num_classes'}
+        if (bare(icfg), icfg['in_ch']) != (bare(cfg), cfg['in_ch']) or (icfg['model'].get('num_classes') and not conditional):
+            raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
+        state = src.state_dict()   # an unconditional init of a conditional model: a zero label embedding, so it starts as that model
+        state |= {k: torch.zeros_like(v) for k, v in tr.model.state_dict().items() if k.startswith('emb.label.') and k not in state}
+        load_model_state(tr.model, state, init); tr.ema.model.load_state_dict(tr.model.state_dict())
     return tr.fit(steps=steps, minutes=minutes, progress=progress)
 
 def load_run_model(
@@ -306,6 +314,7 @@ def _networks(self:Run,
         if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`")
         kind = dict(plain='classifier', constrained='classifier', clean_constrained='classifier', clean='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
         m, s, cfgs[n] = load_run_model(p, kind, device)
+        if kind == 'diffusion' and cfgs[n]['model'].get('num_classes'): m = Conditioned(m, 0)  # class-conditional: sampled with the healthy label, as Wolleb et al. do
         setattr(nets, n, m)
         if n == 'diffusion': nets.schedule = s
         if n == 'healthy': nets.healthy_schedule = s

@@ -12,8 +12,8 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['timestep_embedding', 'TimeEmbedding', 'norm_groups', 'group_norm', 'zero_module', 'ResBlock', 'AttentionBlock',
-           'Down', 'Up', 'EmbSequential', 'check_input', 'Encoder', 'UNet', 'AttentionPool', 'EncoderClassifier',
-           'Refiner']
+           'Down', 'Up', 'EmbSequential', 'check_input', 'Encoder', 'UNet', 'Conditioned', 'AttentionPool',
+           'EncoderClassifier', 'Refiner']
 
 # %% ../nbs/03_unet.ipynb #4dc38219
 def timestep_embedding(
@@ -214,6 +214,21 @@ class UNet(nn.Module):
         h, hs = self.encoder(x, emb)  # embed, encode keeping the skips, decode popping them
         for m in self.decoder: h = m(torch.cat([h, hs.pop()], dim=1), emb)
         return self.out(h).contiguous()
+
+# %% ../nbs/03_unet.ipynb #a86b7bae
+class Conditioned(nn.Module):
+    "A class-conditional ε-model called as an unconditional one: `model(x, t)` is `inner(x, t, y)` with every label `label`."
+    def __init__(self,
+        inner:nn.Module, # a class-conditional model, inner(x, t, y)
+        label:int=0, # the class every call is conditioned on (0: healthy in diffad's slices)
+    ):
+        super().__init__()
+        if getattr(inner, 'num_classes', None) is None: raise ValueError("Conditioned: the model is not class-conditional (num_classes=None)")
+        if not 0 <= label < inner.num_classes: raise ValueError(f"Conditioned: label must be in [0, {inner.num_classes}), got {label}")
+        self.inner, self.label = inner, label
+
+    def forward(self, x:Tensor, t:Tensor|int|float) -> Tensor:
+        return self.inner(x, t, torch.full((x.shape[0],), self.label, dtype=torch.long, device=x.device))
 
 # %% ../nbs/03_unet.ipynb #2790f30b
 class AttentionPool(nn.Module):
