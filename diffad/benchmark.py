@@ -692,7 +692,7 @@ def phantom_demo(
     if unknown: raise ValueError(f"unknown demo methods {unknown}; choose from {list(DEMO_METHODS)}")
     methods = tuple(dict.fromkeys(BASELINES + tuple(methods)))  # the baselines always, first
     out, dev, rows = Path(out), default_device(device), []
-    Run(out).check('demo', dict(subjects=subjects, healthy=healthy, steps=steps, every=every, seed=seed, methods=list(methods), difficulty=PHANTOM_DIFFICULTY,
+    Run(out).check('demo', dict(subjects=subjects, healthy=healthy, steps=steps, every=every, seed=seed, methods=list(methods), difficulty=PHANTOM_DIFFICULTY, choices=PHANTOM_CHOICES,
                                 version=diffad.__version__))
     settings = slice_settings(load_run_model(shipped_model('diffusion'))[2])
     for kind in ('tumour', 'ms'):
@@ -712,7 +712,7 @@ def phantom_demo(
         rows += compare_rows(rs, out)
         benchmark_figure(out, kind, cache, split['test'], list(methods)).savefig(out / f'figure_{kind}.png')
     n = len(split['test'])
-    write_results(rows, out, dict(demo=True, subjects=subjects, healthy=healthy, steps=steps, every=every, seed=seed, level=500, choices=PHANTOM_CHOICES),
+    write_results(rows, out, dict(demo=True, subjects=subjects, healthy=healthy, steps=steps, every=every, seed=seed, choices=PHANTOM_CHOICES),
                   [f"The demo tests {n} subjects per pathology ({healthy} healthy), {'every slice' if every == 1 else f'one slice in {every}'} of each: its intervals are wide; `diffad benchmark` on a larger cohort "
                    "narrows them. Its L and s were chosen on the phantom experiment's validation subjects (09_combined), not on the demo's"
                    + (" — for the previous shipped networks, on the easy phantom: they are not yet chosen again for these." if PHANTOM_CHOICES_STALE else ".")])

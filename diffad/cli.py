@@ -326,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
         if kind == 'diffusion':
             t.add_argument('--healthy-only', action='store_true', help='train on the healthy slices only: diffusion_healthy.pt, for --method refine')
             t.add_argument('--conditional', action='store_true', help="class-conditional on the slice labels, as Wolleb et al.'s released flags train it; "
-                           "detect and benchmark sample it with the healthy label (with --init from an unconditional model: starts as that model)")
+                           "detect samples it with the healthy label (with --init from an unconditional model: starts as that model)")
         if kind == 'classifier':
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')

@@ -114,8 +114,8 @@ def train_run(
     if not resume_run(tr, ckpt) and init is not None:
         src, _, icfg = load_run_model(init, kind)
         bare = lambda c: {k: v for k, v in c['model'].items() if k != 'num_classes'}
-        if (bare(icfg), icfg['in_ch']) != (bare(cfg), cfg['in_ch']) or (icfg['model'].get('num_classes') and not conditional):
-            raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
+        if (bare(icfg), icfg['in_ch']) != (bare(cfg), cfg['in_ch']): raise ValueError(f"init={init}: another network ({icfg['model']}, {icfg['in_ch']} channels)")
+        if icfg['model'].get('num_classes') and not conditional: raise ValueError(f"init={init} is class-conditional: train with conditional=True (--conditional)")
         state = src.state_dict()   # an unconditional init of a conditional model: a zero label embedding, so it starts as that model
         state |= {k: torch.zeros_like(v) for k, v in tr.model.state_dict().items() if k.startswith('emb.label.') and k not in state}
         load_model_state(tr.model, state, init); tr.ema.model.load_state_dict(tr.model.state_dict())

@@ -31,6 +31,9 @@ def test_demo_small(tmp_path):
     assert all(row['metrics']['n_healthy_subjects'] == 1 for row in res['rows'])   # a healthy subject among the test subjects
     refine = [row for row in res['rows'] if row['method'] == 'refine']
     assert [(row['level'], row['steps']) for row in refine] == [(500, 10)] * 2  # the shipped refiners' reconstruction settings
+    from diffad.benchmark import PHANTOM_CHOICES   # every diffusion method at the L (and s) chosen on the phantom's validation subjects (09_combined)
+    assert all(row['level'] == PHANTOM_CHOICES[row['cohort']][row['method']]['level'] and row.get('scale', 0.) == PHANTOM_CHOICES[row['cohort']][row['method']].get('scale', 0.)
+               for row in res['rows'] if row['method'] in PHANTOM_CHOICES['tumour'])
     assert (out / 'figure_tumour.png').exists() and (out / 'figure_ms.png').exists()
     assert res['settings']['every'] == 3 and 'one slice in 3 of each' in r.stdout  # the default subsampling, said under the table
     det = json.loads(next((out / 'maps').glob('tumour/wolleb/detect.json')).read_text())
