@@ -18,7 +18,9 @@ segmentation UNet on slice / pseudo-healthy pairs): one per pathology, trained o
 in the healthy training slices of both cohorts plus every annotated training slice of that pathology,
 and one on the synthetic anomalies alone; and the learned unsupervised baseline, Kascenas et al.'s
 denoising autoencoder (the same UNet at t = 0, trained on the healthy training slices of both cohorts
-to remove coarse noise). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+to remove coarse noise); and, not shipped yet, Wolleb et al.'s class-conditional diffusion model (`--conditional`,
+`07_wolleb`), fine-tuned from the first one with a zero label embedding, beside its control fine-tuned for the same
+steps without the labels. Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
@@ -39,9 +41,10 @@ from diffad.refine import make_pairs, cat_pairs
 from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS
 from diffad.benchmark import PROTOCOL
 
-STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS)  # about the shipped networks' (see their configs)
-STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2)  # networks per stage
-COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5)  # relative cost of a step (for --minutes)
+STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
+             conditional=875)  # about the shipped networks' (see their configs); 'conditional' is not shipped yet
+STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2)  # networks per stage
+COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1.)  # relative cost of a step (for --minutes)
 
 def export(ckpt:Path, out:Path, budget:dict):
     "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
@@ -105,6 +108,13 @@ if __name__ == '__main__':
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
         stage('healthy', 'diffusion_healthy', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', n, m,
                                                                      lr=lr['diffusion_healthy'], init=init, **kw))
+    if steps['conditional']:  # Wolleb et al.'s class-conditional model (07), from the diffusion model with a zero label embedding (it starts as that model) ...
+        init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
+        stage('conditional', 'diffusion_conditional', lambda n, m: train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion_conditional.pt', n, m,
+                                                                           lr=lr['diffusion_healthy'], init=init, conditional=True, **kw))
+        # ... and its control: the same slices and steps without the labels, so that a difference is the conditioning's, not the extra training's
+        stage('conditional', 'diffusion_conditional_control', lambda n, m: train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion_conditional_control.pt', n, m,
+                                                                                   lr=lr['diffusion_healthy'], init=init, **kw))
     if steps['dae']:  # the learned unsupervised baseline: healthy training slices of both cohorts, like the healthy model
         stage('dae', 'dae', lambda n, m: train_run('dae', train('tumour', 'ms', label=0), runs / 'dae.pt', n, m, lr=lr['dae'], **kw))
     if steps['refiner'] and (assets / 'phantom_diffusion_healthy.pt').exists():  # Behrendt et al.: pairs from the exported healthy model (the one the demo uses)
