@@ -191,7 +191,7 @@ class Protocol:
                                                      diffusion_healthy=.10, refiner=.08, refiner_control=.08, dae=.04))
     lr:dict = field(default_factory=lambda: dict(diffusion=5e-4, classifier=5e-4, classifier_constrained=2e-4, classifier_clean_constrained=5e-4,
                                                  diffusion_healthy=2e-4, refiner=1e-3, refiner_control=1e-3, dae=5e-4))
-    lam:float = 1000. # weight of the attribution constraint of the constrained classifier
+    lam:float = 1000. # weight of the attribution constraint of the constrained classifiers (the noisy guide of 09 and the clean classifier of 08)
     constraint:str = 'gradient' # its attribution
     form:str = 'bce' # its penalty
     scales:tuple = (3., 10., 30., 100.) # guidance scales tried first on the validation subjects

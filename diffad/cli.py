@@ -78,7 +78,7 @@ def train_command(
     minutes:float|None=None, steps:int|None=None, batch:int=16, lr:float=5e-4, device:str|None=None,
     lam:float=0., # classifier: weight λ of the attribution constraint (0: Wolleb's plain classifier)
     constraint:str='gradient', # classifier: the constraint's attribution (gradient, expected-gradients, integrated-gradients, mix)
-    form:str='bce', # classifier: the constraint's penalty, one of `FORMS`
+    form:str='paper', # classifier: the constraint's penalty, one of `FORMS` (default: the authors' released loss)
     clean:bool=False, # classifier: train on clean slices at t = 0 (attribution maps only, cannot guide)
     normalise:bool=False, brain:bool=False, # classifier: the constraint on per-image normalised attributions, over brain voxels only (08_attribution)
     init:str|Path|None=None, # start from this checkpoint of the same kind (fine-tuning)
@@ -330,7 +330,8 @@ def parser() -> argparse.ArgumentParser:
         if kind == 'classifier':
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')
-            t.add_argument('--form', default='bce', choices=FORMS, help="the constraint's penalty: 'paper' is the authors' released loss (08_attribution; default: bce, the shipped classifiers')")
+            t.add_argument('--form', default='paper', choices=FORMS, help="the constraint's penalty (08_attribution; default: paper, the authors' released loss; "
+                           "the shipped noisy constrained classifiers use bce)")
             t.add_argument('--normalise', action='store_true', help="divide each healthy slice's attribution by its mean |A| before the penalty: "
                            "the constraint can no longer be met by shrinking every gradient (08_attribution)")
             t.add_argument('--brain-only', action='store_true', help="average the penalty over brain voxels only (default: every voxel, background included)")

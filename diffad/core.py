@@ -199,7 +199,7 @@ def count_evaluations() -> Iterator[dict]:
     def pre(m, args):
         if depth[0] == 0:
             x = next((a for a in args if isinstance(a, Tensor)), None)
-            name = type(m).__name__
+            name = getattr(m, 'evaluation_name', None) or type(m).__name__  # a wrapper may count as the network it calls
             counts[name] = counts.get(name, 0) + (int(x.shape[0]) if x is not None and x.dim() else 1)
         depth[0] += 1
     def post(m, args, out): depth[0] -= 1

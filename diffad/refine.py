@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_refine.ipynb #1ab6f850
 from __future__ import annotations
-import math
+import math, time
 from typing import Callable
 import torch
 import torch.nn.functional as F
@@ -95,9 +95,11 @@ def make_pairs(
     copies:int=1, # synthetic: anomalous versions of each healthy slice
     level:int=500, steps:int=25, # partial diffusion: noise level L and DDPM steps back
     generator:torch.Generator|None=None, batch_size:int=32, device=None, progress:bool=True,
+    seconds:float|None=None, # a time budget: the slices in a random order (`generator`'s), stopping after the batch that ends past it; None: every slice in order
 ) -> dict: # 'x' (N,C,H,W), 'recon' (N,C,H,W), 'mask' (N,1,H,W), on the CPU
     "Pairs for the refiner: slices with synthetic or real lesions, their pseudo-healthy reconstructions, the masks."
-    device = default_device(device)
+    device, t0 = default_device(device), time.perf_counter()
+    if seconds is not None: ds = torch.utils.data.Subset(ds, torch.randperm(len(ds), generator=generator).tolist())  # a time-limited set is a random subset, not the first subjects
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ('x', 'recon', 'mask')}
     for b in (progress_bar(dl, leave=False) if progress else dl):
@@ -109,6 +111,7 @@ def make_pairs(
             x, m = synthetic_anomalies(x, brain, generator)
         recon = partial_diffusion_detect(model, sched, x, level, steps, generator)['recon']
         for k, v in zip(out, (x, recon, m)): out[k].append(v.cpu())
+        if seconds is not None and time.perf_counter() - t0 > seconds: break
     if not out['x']: raise ValueError("make_pairs: no slices to make pairs of" + (" (no healthy slice in the dataset)" if synthetic else ""))
     return {k: torch.cat(v) for k, v in out.items()}
 

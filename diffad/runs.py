@@ -15,7 +15,7 @@ from .phantom import REALISTIC_SHAPE, make_cohort
 from .data import NORMS, DataError, SliceDataset, SliceSettings, build_slice_caches, cache_nifti_cohort, detect_layout, find_subjects, split_subjects
 from .schedules import NoiseSchedule, eps_loss
 from .unet import UNet, EncoderClassifier, Refiner, Conditioned
-from .training import Trainer, load_checkpoint, load_model_state
+from .training import Trainer, load_checkpoint, save_checkpoint, load_model_state
 from .metrics import dae_loss
 from .wolleb import classifier_loss, noised_input
 from .attribution import ATTRIBUTIONS, FORMS, constrained_loss
@@ -23,9 +23,9 @@ from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
 __all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'PHANTOM_NORM',
-           'FILES', 'HOW', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run',
-           'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks',
-           'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
+           'FILES', 'HOW', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model',
+           'resume_run', 'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model',
+           'Networks', 'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -236,9 +236,9 @@ def shipped_networks(
 # %% ../nbs/10b_runs.ipynb #df91cd68
 FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', refiner_control='refiner_control', dae='dae',
              clean_constrained='classifier_clean_constrained', clean='classifier_clean')
-HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000',
+HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000 --form bce',
            healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
-           dae='diffad train-dae', clean_constrained='diffad train-classifier --clean --lambda 1000', clean='diffad train-classifier --clean')  # the command that makes each network
+           dae='diffad train-dae', clean_constrained='diffad train-classifier --clean --lambda 1000 --form bce', clean='diffad train-classifier --clean')  # the command that makes each network
 
 def _differences(old:dict, new:dict) -> list[str]:
     "One line per setting that differs between two fingerprints (subject lists as what was added and removed)."
@@ -333,12 +333,14 @@ Run.networks = _networks
 def slice_size(cfg:dict) -> int: return int(cfg['slices']['size']) # the slice size a network was trained at
 
 # %% ../nbs/10b_runs.ipynb #97f286ff
+PAIR_SHARE = 0.5  # with a budget in minutes, the refiner's pairs are made from a random subset of the slices for at most this share of it
+
 def train_run_refiner(
     run:Run, cache:Path, split:dict, # the run, its slice cache and split (`Run.prepare`)
     annotated:int=0, # annotated training subjects whose real masks the refiner learns from (the first N by id)
     synthetic:bool=True, # also learn from synthetic anomalies pasted into the healthy training slices
     level:int=500, recon_steps:int=25, # the pseudo-healthy reconstruction: noise level L and DDPM steps back
-    steps:int|None=None, minutes:float|None=None, # the refiner's budget: optimizer steps in all, or minutes (building its pairs included)
+    steps:int|None=None, minutes:float|None=None, # the refiner's budget: optimizer steps in all, or minutes (building its pairs included: at most `PAIR_SHARE` of them)
     batch:int=16, lr:float=1e-3, device=None, copies:int=1, seed:int=0, ckpt_seconds:float=60., progress:bool=True,
     control:bool=False, # train the control instead (`refiner_control.pt`): the same network, pairs and budget, on the slices alone
 ) -> Trainer:
@@ -349,14 +351,23 @@ def train_run_refiner(
     if not 0 <= level < nets.healthy_schedule.T: raise ValueError(f"--level must be in [0, {nets.healthy_schedule.T - 1}] for this run's schedule, got {level}")
     ids = sorted(split['train'])
     if annotated > len(ids): raise ValueError(f"--annotated {annotated}: the run has {len(ids)} training subjects")
-    g, parts, t0 = torch.Generator().manual_seed(seed), [], time.perf_counter()
-    pairs = lambda sub, syn, n: make_pairs(nets.healthy, nets.healthy_schedule, SliceDataset(cache, subjects=sub), syn, n, level, recon_steps, g, batch, device, progress)
-    if synthetic: parts.append(pairs(ids, True, copies))
-    if annotated: parts.append(pairs(ids[:annotated], False, 1))
+    f = run.folder / 'refiner_pairs.pt'   # made once, shared by the refiner and its control, with what they cost: both pay it from their budgets
+    key = dict(annotated=ids[:annotated], synthetic=synthetic, copies=copies, level=level, steps=recon_steps, seed=seed, minutes=minutes,
+               healthy=int(load_checkpoint(run.ckpt(FILES['healthy'])).get('step', 0)))   # the healthy model they come from, by its training step
+    made = load_checkpoint(f) if f.exists() else None
+    if made is None or made['key'] != key:
+        g, parts, t0 = torch.Generator().manual_seed(seed), [], time.perf_counter()
+        limit = None if minutes is None else PAIR_SHARE * minutes * 60 / (synthetic + bool(annotated))   # seconds per part
+        pairs = lambda sub, syn, n: make_pairs(nets.healthy, nets.healthy_schedule, SliceDataset(cache, subjects=sub), syn, n, level, recon_steps, g, batch, device, progress, limit)
+        if synthetic: parts.append(pairs(ids, True, copies))
+        if annotated: parts.append(pairs(ids[:annotated], False, 1))
+        made = dict(key=key, pairs=cat_pairs(*parts), seconds=time.perf_counter() - t0)
+        save_checkpoint(f, made)
     recon = dict(schedule=nets.config['schedule'], T=nets.config['T'], level=level, steps=recon_steps)
-    if minutes is not None: minutes = _minutes_left(minutes, (time.perf_counter() - t0) / 60, 'building the refiner\'s pairs')
-    return train_refiner(cat_pairs(*parts), run.ckpt('refiner_control' if control else 'refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
-                         seed=seed, data=dict(annotated=ids[:annotated], training_subjects=len(ids), synthetic=synthetic, copies=copies), ckpt_seconds=ckpt_seconds, progress=progress,
+    if minutes is not None: minutes = _minutes_left(minutes, made['seconds'] / 60, 'building the refiner\'s pairs')
+    return train_refiner(made['pairs'], run.ckpt('refiner_control' if control else 'refiner'), recon, steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=device,
+                         seed=seed, data=dict(annotated=ids[:annotated], training_subjects=len(ids), synthetic=synthetic, copies=copies, pairs=len(made['pairs']['x'])),
+                         ckpt_seconds=ckpt_seconds, progress=progress,
                          pseudo_healthy=not control, slices=nets.config.get('slices'))
 
 MIN_TRAINING_SHARE = 0.1  # a stage whose preparation ate its budget still trains for this share of it (and says so)

@@ -226,6 +226,7 @@ class Conditioned(nn.Module):
         if getattr(inner, 'num_classes', None) is None: raise ValueError("Conditioned: the model is not class-conditional (num_classes=None)")
         if not 0 <= label < inner.num_classes: raise ValueError(f"Conditioned: label must be in [0, {inner.num_classes}), got {label}")
         self.inner, self.label = inner, label
+        self.evaluation_name = type(inner).__name__  # `count_evaluations` counts its calls as the inner model's
 
     def forward(self, x:Tensor, t:Tensor|int|float) -> Tensor:
         return self.inner(x, t, torch.full((x.shape[0],), self.label, dtype=torch.long, device=x.device))

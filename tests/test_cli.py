@@ -3,6 +3,7 @@ import subprocess
 import numpy as np
 import torch
 import diffad
+from diffad.benchmark import PROTOCOL
 
 def run(*args, **kw):
     return subprocess.run(['diffad', *args], capture_output=True, text=True, timeout=600, **kw)
@@ -73,7 +74,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     cc = torch.load(out / 'run' / 'refiner_control.pt', weights_only=True)['config']   # the control: the same pairs, the slice alone
     assert cc['data'] == rc['data'] and cc['recon'] == rc['recon'] and rc['model'].get('pseudo_healthy', True) and cc['model']['pseudo_healthy'] is False
     wc = torch.load(out / 'run' / 'classifier_clean_constrained.pt', weights_only=True)['config']['training']   # Wargnier-Dauchelle et al.'s own
-    assert not wc['noised'] and wc['lam'] > 0
+    assert wc == dict(noised=False, lam=PROTOCOL.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form)   # the protocol's constraint
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()

@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Quality against network evaluations (NFE) per map, for each encode–decode method: validation Dice* and AUROC at
+a few step counts of DDIM and DPM-Solver++(2M), beside the full-step reference.
+
+    python bench/bench_nfe.py [--kinds tumour ms] [--methods wolleb combined masked] [--reference-cache DIR]
+
+On the phantom experiment's validation subjects (`diffad.runs.phantom_experiment`; the slice with the most lesion of
+each subject that has one, as `07_wolleb`'s steps table), with the shipped networks at the L and s that `09_combined`
+chose (`PHANTOM_CHOICES`): DDIM with 3, 5, 10, 25 and 50 steps each way, DPM-Solver++(2M) with 3, 5, 10 and 25, and
+the full-step reference (DDIM over every step of the 1000-step chain from L: L + 1 steps each way). The reference is
+computed once and cached in --reference-cache, keyed by everything that makes it (method, pathology, L, s, the
+slices, the networks' files); a later run reuses it. Encodings are not shared between methods here (each row costs
+what the method costs alone). NFE per slice are counted by `count_evaluations`: diffusion-model calls and
+classifier calls (the guidance gradient, the attribution masks) apart. The goal (issue 19): a default of at most
+20 diffusion-model evaluations per map (encode + decode) with Dice* within 0.01 of the reference, on both pathologies. A handful of slices: a direction.
+"""
+import argparse, hashlib, json, tempfile, time
+from pathlib import Path
+import numpy as np, torch
+from diffad.core import count_evaluations, markdown_table, write_json
+from diffad.data import SliceDataset
+from diffad.metrics import detect_dataset, evaluate_maps
+from diffad.runs import phantom_experiment, shipped_networks, shipped_model
+from diffad.benchmark import detectors, PHANTOM_CHOICES
+
+RUNS = [('ddim', s) for s in (3, 5, 10, 25, 50)] + [('dpm++2m', s) for s in (3, 5, 10, 25)]
+
+def lesion_slices(ds) -> list[int]:
+    "The slice with the largest lesion area of every subject of `ds` that has lesion."
+    area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
+    ids = np.asarray(ds.arrays['subject'])[ds.idx]
+    return [int(np.flatnonzero(ids == u)[np.argmax(area[ids == u])]) for u in dict.fromkeys(ids) if area[ids == u].max() > 0]
+
+def score(det, ds) -> dict:
+    "Dice*, AUROC, seconds and NFE per slice of one detector on `ds`."
+    with count_evaluations() as n:
+        r = detect_dataset(det, ds, batch_size=8, progress=False)
+    e = evaluate_maps(r['maps'], r['masks'], r['brains'], r['ids'], labels=r['labels'], n_boot=0)
+    calls = {k: v / len(ds) for k, v in n.items()}
+    return dict(dice_star=e['dice_star'], auroc=e['auroc'], s_per_slice=r['seconds_per_slice'],
+                unet=sum(v for k, v in calls.items() if k in ('UNet', 'Conditioned')), classifier=sum(v for k, v in calls.items() if k not in ('UNet', 'Conditioned')))
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--kinds', nargs='+', default=['tumour', 'ms'])
+    p.add_argument('--methods', nargs='+', default=['wolleb', 'combined', 'masked'])
+    p.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'diffad_cache'))
+    p.add_argument('--reference-cache', default=str(Path(tempfile.gettempdir()) / 'diffad_nfe_reference'))
+    a = p.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    cache, split = phantom_experiment(a.cache, progress=False)
+    rows, t0 = [], time.time()
+    files = {n: hashlib.sha256(shipped_model(n).read_bytes()).hexdigest()[:12] for n in ('diffusion', 'classifier_tumour_constrained', 'classifier_ms_constrained',
+                                                                                         'classifier_tumour', 'classifier_ms')}
+    for kind in a.kinds:
+        val = SliceDataset(cache, subjects=split[kind][1])
+        idx = lesion_slices(val)
+        ds, nets = torch.utils.data.Subset(val, idx), shipped_networks(kind, 'cpu')
+        for method in a.methods:
+            c = PHANTOM_CHOICES[kind][method]
+            make = lambda solver, steps: next(d for d in detectors(nets, level=c['level'], steps=steps, scales={method: c['scale']}, share=False,
+                                                                    solver=solver).values() if d.method == method)
+            key = dict(method=method, kind=kind, level=c['level'], scale=c['scale'], slices=idx, networks=files)
+            f = Path(a.reference_cache) / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + '.json')
+            if f.exists(): ref = json.loads(f.read_text())['score']
+            else: ref = score(make('ddim', c['level'] + 1), ds); f.parent.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, score=ref))
+            rows.append(dict(pathology=kind, method=method, L=c['level'], s=c['scale'], solver='ddim (full-step reference)', steps=c['level'] + 1, **ref))
+            for solver, steps in RUNS:
+                r = score(make(solver, steps), ds)
+                rows.append(dict(pathology=kind, method=method, L=c['level'], s=c['scale'], solver=solver, steps=steps, **r,
+                                 **{'Δ Dice* vs ref': r['dice_star'] - ref['dice_star'], 'Δ AUROC vs ref': r['auroc'] - ref['auroc']}))
+            print(f'{kind} {method}: done at {time.time() - t0:.0f} s', flush=True)
+    for r in rows: r['NFE'] = r['unet'] + r['classifier']
+    print(markdown_table(rows, floatfmt='.3f'))
+    print('\nNFE = diffusion-model calls (unet: the encode and the decode) + classifier calls per slice. Within 0.01 of the reference at <= 20 diffusion-model calls:')
+    for kind in a.kinds:
+        for method in a.methods:
+            ok = [f"{r['solver']} {r['steps']}" for r in rows if r['pathology'] == kind and r['method'] == method and 'Δ Dice* vs ref' in r
+                  and r['unet'] <= 20 and abs(r['Δ Dice* vs ref']) <= 0.01]
+            print(f"- {kind} {method}: {', '.join(ok) if ok else 'none'}")
