@@ -31,9 +31,9 @@ __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHAN
            'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
            'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows',
            'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
-           'benchmark_figure', 'small_test_notes', 'benchmark_cohort', 'guidance_shift', 'choose_on_validation',
-           'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
-           'compare', 'phantom_demo']
+           'benchmark_figure', 'small_test_notes', 'benchmark_cohort', 'guidance_shift', 'search_passes',
+           'search_slices', 'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm',
+           'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -200,6 +200,8 @@ class Protocol:
     attributions:tuple = ('gradient', 'integrated_gradients', 'expected_gradients') # attribution maps in the table
     references:int = 64 # training slices drawn as the background of expected gradients
     seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
+    search_share:float = 0.5 # choosing L and s gets this share of the training minutes: it scores an evenly spaced subset of the validation slices that fits (`choose_on_validation`)
+    search_min_slices:int = 16 # but never fewer validation slices than this
 
 PROTOCOL = Protocol()
 EVAL_EVERY = 3  # benchmark and demo score one slice in 3 of each validation and test subject: a third of the time; bench/bench_eval_every.py shows the metrics move by at most a quarter of their 95 % interval's half-width
@@ -485,7 +487,8 @@ def benchmark_cohort(
     mods = cache_modalities(cache)
     channel_index(channel, mods)  # an unknown contrast is refused before any work
     run.check('benchmark', dict(minutes=minutes, level=level, levels=list(levels), steps=steps, annotated=annotated, scales=P.scales, extend=P.extend,
-                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, every=every, solver=solver, version=diffad.__version__))
+                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, every=every, solver=solver, version=diffad.__version__,
+                                search=dict(share=P.search_share, min_slices=P.search_min_slices)))
     train, healthy_train = SliceDataset(cache, subjects=split['train']), SliceDataset(cache, subjects=split['train'], label=0)
     B, L = P.budget, P.lr
     stage = lambda name, kind, ds, **kw: _train_stage(run, name, B[name] * minutes, lambda minutes: train_run(
@@ -506,7 +509,7 @@ def benchmark_cohort(
     nets = run.networks(('diffusion', 'plain', 'constrained', 'clean_constrained') + (('dae', 'healthy', 'refiner', 'refiner_control') if refine else ()), device=dev)
     val = SliceDataset(cache, subjects=split['val'], every=every)
     chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
-        nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver)))
+        nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver, seconds=P.search_share * minutes * 60, min_slices=P.search_min_slices)))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver)
@@ -517,10 +520,13 @@ def benchmark_cohort(
                                                         split, out, name, layout, patterns, channel, mods, batch, dev, every) + rows[1:], out)
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
     edge += small_test_notes(rows[0]['metrics'])
+    secs = json.loads((out / 'seconds.json').read_text())
+    if chosen: edge.append(f"L and s were chosen on {max(c.get('slices', 0) for c in chosen.values())} of the {len(val)} validation slices (evenly spaced), in "
+                           f"{secs['choose L and s']:.0f} s against its budget of {P.search_share * minutes * 60:.0f} s ({P.search_share:g} of the training minutes, `PROTOCOL.search_share`)")
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
                                   steps=steps, solver=solver, every=every, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}, cost=_costs(run),
-                                  seconds=json.loads((out / 'seconds.json').read_text()) | {'train': {k: c.get('seconds') for k, c in _costs(run).items()}}), edge)
+                                  seconds=secs | {'train': {k: c.get('seconds') for k, c in _costs(run).items()}}), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']
                      + (['dae', 'pseudo-healthy-residual', 'refine'] if refine else [])).savefig(out / 'figure.png')
     return rows
@@ -541,23 +547,50 @@ def guidance_shift(
         r += ((x - u).abs().sum(1, keepdim=True) * brain).sum().item(); n += brain.sum().item()
     return dict(shift=s / max(n, 1.), residual=r / max(n, 1.))
 
+def search_passes(
+    guided:int, levels:int, scales:int, # how many guided methods the networks allow; the sizes of the L and s grids
+) -> int: # encode or decode passes per validation slice before any grid grows
+    "Passes over each validation slice of `choose_on_validation`'s first grids: one encoding per L (shared), a guided decode per method, L and s, two decodes per guided method for its guidance shift, and a decode per L for the reconstruction and the partial diffusion."
+    return levels + guided * (levels * scales + 2) + 2 * levels
+
+def search_slices(
+    val, # the validation slices
+    n:float, # how many the budget affords
+    min_slices:int=16, # never fewer (unless there are fewer)
+): # `val` itself, or an evenly spaced subset of it
+    "The validation slices a time-bounded search scores: all of them if the budget affords them, else `n` (at least `min_slices`) spread evenly over them."
+    n = max(min(int(n), len(val)), min(min_slices, len(val)))
+    return val if n >= len(val) else torch.utils.data.Subset(val, np.linspace(0, len(val) - 1, n).round().astype(int).tolist())
+
 def choose_on_validation(
     nets:Networks, val, # the networks; the validation `SliceDataset`
     levels:tuple, scales:tuple, # the grids of L and s (s is extended past an edge while the best value sits there)
     steps:int, # DDIM steps of each half: the test run's
     extend:int=4, batch:int=16, device=None, progress:bool=True,
     solver:str='ddim', # the encode–decode solver: the test run's
-) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual'}
+    seconds:float|None=None, # the search's time budget: its slices are thinned to fit it (`search_slices`), and no grid grows past it; None: every slice, no limit
+    min_slices:int=16, # with `seconds`, never fewer validation slices than this
+) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual', 'slices'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
-    out, memo = {}, Memo()  # one DDIM encoding per batch and L, shared by every scale and method
+    out, memo, t0 = {}, Memo(), time.perf_counter()  # one DDIM encoding per batch and L, shared by every scale and method
     bounds = (steps - 1, nets.schedule.T - 1)  # L can go no lower (each half takes `steps` DDIM steps) or higher
+    until = None if seconds is None else t0 + seconds
+    if seconds is not None:
+        guided = [m for m in GUIDED if not nets.missing(METHODS[m].needs)]
+        if guided:   # a pilot: one guided encode–decode of a few slices gives the seconds per slice of one pass
+            pilot = torch.stack([torch.as_tensor(val[i]['image']) for i in range(min(4, len(val)))]).to(default_device(device))
+            detector(guided[0], nets, levels[len(levels) // 2], steps, scales[0], solver=solver)(pilot)
+            per_pass = (time.perf_counter() - t0) / 2 / len(pilot)
+            val = search_slices(val, (t0 + seconds - time.perf_counter()) / (per_pass * search_passes(len(guided), len(levels), len(scales))), min_slices)
+    n = len(val)
     for m in GUIDED + ('reconstruction', 'partial-diffusion'):
         if nets.missing(METHODS[m].needs): continue
         if m in GUIDED:  # s searched (and extended) at every L; L extended past its grid's edge while the best L sits there
             per, best = {}, lambda: max(per, key=lambda L: per[L][1][per[L][0]])
-            search = lambda L: select_on_validation(lambda s: detector(m, nets, L, steps, s, memo=memo, solver=solver), val, list(scales), batch, device, progress, extend=extend)
+            search = lambda L: select_on_validation(lambda s: detector(m, nets, L, steps, s, memo=memo, solver=solver), val, list(scales), batch, device, progress, extend=extend, until=until)
             for L in levels: per[L] = search(L)
             for _ in range(extend):
+                if until is not None and time.perf_counter() > until: break
                 new = beyond_edge(sorted(per), best(), bounds)
                 if new is None: break
                 per[new] = search(new)
@@ -566,11 +599,11 @@ def choose_on_validation(
             out[m] = dict(level=L, scale=per[L][0], dice_star=per[L][1][per[L][0]], at_edge=per[L][2],
                           level_at_edge=beyond_edge(sorted(per), L, bounds) is not None,
                           guidance_shift=round(sh['shift'], 5), unguided_residual=round(sh['residual'], 5),
-                          search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)})
+                          search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)}, slices=n)
         else:
             L, sc, edge = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo, solver=solver), val, list(levels), batch, device, progress,
-                                               extend=extend, bounds=bounds)
-            out[m] = dict(level=L, dice_star=sc[L], level_at_edge=edge, search={str(l): round(d, 4) for l, d in sc.items()})
+                                               extend=extend, bounds=bounds, until=until)
+            out[m] = dict(level=L, dice_star=sc[L], level_at_edge=edge, search={str(l): round(d, 4) for l, d in sc.items()}, slices=n)
     if 'combined' in out: out['fused'] = {k: v for k, v in out['combined'].items() if k != 'search'} | dict(note="the decode of 'combined'")
     return out
 

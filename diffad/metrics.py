@@ -374,6 +374,7 @@ def select_on_validation(
     extend:int=0, # at most this many values added geometrically beyond an edge of the grid while the best value sits there
     median:int|None=None, # median-filter size applied before scoring, as the test run will
     bounds:tuple|None=None, # (lowest, highest) value the setting can take (e.g. L in [steps, T−1]): the grid grows no further
+    until:float|None=None, # a `time.perf_counter()` deadline: past it, the grid is not extended any further (its first values are always scored)
 ) -> tuple: # best value, {value: pooled validation Dice*} (sorted by value when extended), whether the best is at an edge the grid could still pass
     "The value whose detector has the best pooled Dice* on `val`; the grid grows past an edge while the best value sits at it."
     scores = {}
@@ -386,6 +387,7 @@ def select_on_validation(
     score(list(values))
     grid = sorted(scores)
     for _ in range(extend):
+        if until is not None and time.perf_counter() > until: break
         new = beyond_edge(grid, max(scores, key=scores.get), bounds)
         if new is None: break
         score([new]); grid = sorted(scores)
