@@ -171,22 +171,23 @@ class LogOdds(nn.Module):
         return (z[:, self.c] - rest.logsumexp(1))[:, None]
 
 # %% ../nbs/08_attribution.ipynb #32fb84f3
-FORMS = ('square', 'bce', 'paper')  # the constraint's penalties (see the text above)
+FORMS = ('square', 'bce', 'paper', 'share')  # the constraint's penalties (see the text above)
 
 def attribution_constraint(
     attr:Tensor, # (B,C,H,W) attributions of the healthy log-odds (positive: the voxel favours healthy)
     labels:Tensor, # (B,) class labels
     healthy:int=0, # label of the healthy class
-    form:str='square', # 'square': relu(-A)²;  'bce': softplus(relu(-A)) − log 2;  'paper': softplus(-A), the authors' released loss
+    form:str='square', # 'square': relu(-A)²;  'bce': softplus(relu(-A)) − log 2;  'paper': softplus(-A), the authors' released loss;  'share': Σ relu(-A) / Σ |A|, per sample
     normalise:bool=False, # divide each sample's A by its mean |A| first: the penalty no longer falls by shrinking every gradient
     brain:Tensor|None=None, # (B,1,H,W) mask of the voxels that count (None: all of them, background included)
-) -> Tensor: # scalar ≥ 0; 'square' and 'bce' are zero iff every counted voxel of every healthy sample has A ≥ 0
+) -> Tensor: # scalar ≥ 0; 'square', 'bce' and 'share' are zero iff every counted voxel of every healthy sample has A ≥ 0
     "Penalty on the voxels of healthy samples whose attribution favours 'diseased'."
     if form not in FORMS: raise ValueError(f"attribution_constraint: form must be one of {FORMS}, got {form!r}")
     h = labels.to(attr.device) == healthy
     if not h.any(): return attr.new_zeros(())
     a = attr[h]
     w = torch.ones_like(a) if brain is None else brain.to(a.device)[h].to(a.dtype).expand_as(a)
+    if form == 'share': return ((F.relu(-a) * w).flatten(1).sum(1) / (a.abs() * w).flatten(1).sum(1).clamp(min=1e-12)).mean()
     n = w.flatten(1).sum(1).clamp(min=1)
     if normalise: a = a / ((a.abs() * w).flatten(1).sum(1) / n).clamp(min=1e-12).view(-1, *[1] * (a.dim() - 1))
     pen = F.relu(-a) ** 2 if form == 'square' else F.softplus(F.relu(-a)) - math.log(2) if form == 'bce' else F.softplus(-a)

@@ -23,7 +23,7 @@ from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
 from .combined import masked_detect, fused_detect
 from .refine import refine_detect
-from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
+from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_LAMBDA, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
 
 # %% auto #0
 __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL',
@@ -191,9 +191,12 @@ class Protocol:
                                                      diffusion_healthy=.10, refiner=.08, refiner_control=.08, dae=.04))
     lr:dict = field(default_factory=lambda: dict(diffusion=5e-4, classifier=5e-4, classifier_constrained=2e-4, classifier_clean_constrained=5e-4,
                                                  diffusion_healthy=2e-4, refiner=1e-3, refiner_control=1e-3, dae=5e-4))
-    lam:float = 1000. # weight of the attribution constraint of the constrained classifiers (the noisy guide of 09 and the clean classifier of 08)
+    lam:float = 1000. # weight of the attribution constraint of the constrained noisy classifier (Wolleb's guide, 09)
     constraint:str = 'gradient' # its attribution
     form:str = 'bce' # its penalty
+    clean_constraint:dict = field(default_factory=lambda: dict(attribution='gradient', form='share', brain=True)) # Wargnier-Dauchelle et al.'s own classifier (clean slices; fine-tuned from the run's plain noisy classifier here, from the plain clean one in 08): the share of each healthy slice's gradient mass favouring 'diseased', over brain voxels (08)
+    clean_lam:float = CLEAN_LAMBDA['tumour'] # its λ: the one chosen on the phantom's tumour validation subjects (08; `CLEAN_LAMBDA` holds both pathologies', and 08's λ table what the others do to each)
+    clean_lams:tuple = (0.1, 1., 10.) # the λ grid 08 searches on validation, extended past an edge like the scales
     scales:tuple = (3., 10., 30., 100.) # guidance scales tried first on the validation subjects
     extend:int = 4 # at most this many scales added beyond the grid's edge while the best scale sits there
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
@@ -487,7 +490,7 @@ def benchmark_cohort(
     mods = cache_modalities(cache)
     channel_index(channel, mods)  # an unknown contrast is refused before any work
     run.check('benchmark', dict(minutes=minutes, level=level, levels=list(levels), steps=steps, annotated=annotated, scales=P.scales, extend=P.extend,
-                                budget=P.budget, lr=P.lr, lam=P.lam, seed=seed, every=every, solver=solver, version=diffad.__version__,
+                                budget=P.budget, lr=P.lr, lam=P.lam, clean=dict(lam=P.clean_lam, **P.clean_constraint), seed=seed, every=every, solver=solver, version=diffad.__version__,
                                 search=dict(share=P.search_share, min_slices=P.search_min_slices)))
     train, healthy_train = SliceDataset(cache, subjects=split['train']), SliceDataset(cache, subjects=split['train'], label=0)
     B, L = P.budget, P.lr
@@ -496,7 +499,7 @@ def benchmark_cohort(
     stage('diffusion', 'diffusion', train)
     stage('classifier', 'classifier', train)
     stage('classifier_constrained', 'classifier', train, lam=P.lam, attribution=P.constraint, form=P.form, init=run.ckpt('classifier'))
-    stage('classifier_clean_constrained', 'classifier', train, noised=False, lam=P.lam, attribution=P.constraint, form=P.form)  # Wargnier-Dauchelle et al.'s own
+    stage('classifier_clean_constrained', 'classifier', train, noised=False, lam=P.clean_lam, **P.clean_constraint, init=run.ckpt('classifier'))  # Wargnier-Dauchelle et al.'s own, from the plain one
     refine = len(healthy_train) > 0   # Behrendt et al. and the DAE need healthy slices
     if refine:
         stage('dae', 'dae', healthy_train)

@@ -334,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
                            "the shipped noisy constrained classifiers use bce)")
             t.add_argument('--normalise', action='store_true', help="divide each healthy slice's attribution by its mean |A| before the penalty: "
                            "the constraint can no longer be met by shrinking every gradient (08_attribution)")
-            t.add_argument('--brain-only', action='store_true', help="average the penalty over brain voxels only (default: every voxel, background included)")
+            t.add_argument('--brain-only', action='store_true', help="count only the brain voxels in the penalty (default: every voxel, background included)")
             t.add_argument('--clean', action='store_true', help='train on clean slices at t = 0 (for attribution maps; cannot guide diffusion)')
     r = sub.add_parser('train-refiner', help="train (or resume) Behrendt et al.'s refiner on pairs from the run's healthy diffusion model")
     r.set_defaults(func=_train_refiner)

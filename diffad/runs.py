@@ -22,10 +22,10 @@ from .attribution import ATTRIBUTIONS, FORMS, constrained_loss
 from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
-__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'PHANTOM_NORM',
-           'FILES', 'HOW', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model',
-           'resume_run', 'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model',
-           'Networks', 'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
+__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'CLEAN_LAMBDA',
+           'PHANTOM_NORM', 'FILES', 'HOW', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config',
+           'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment',
+           'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -167,6 +167,7 @@ PHANTOM_SUBJECTS = 40
 PHANTOM_HEALTHY = 12  # healthy phantom subjects: 2 validation and 4 test subjects per pathology, never trained on
 PHANTOM_DIFFICULTY = 'realistic'  # the shipped networks' phantom (`01_phantom`)
 CLEAN_STEPS = 500  # optimizer steps (32 slices) of the shipped clean classifiers, with and without the constraint (08_attribution; scripts/train_phantom.py)
+CLEAN_LAMBDA = dict(tumour=10., ms=1.)  # λ of the shipped clean constrained classifiers, chosen on the phantom's validation subjects by 08_attribution (its full mode checks them)
 PHANTOM_NORM = 'median'  # and their slices' normalisation: each subject's brain median (`01b_data`)
 
 def phantom_experiment(
@@ -238,7 +239,7 @@ FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_
              clean_constrained='classifier_clean_constrained', clean='classifier_clean')
 HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000 --form bce',
            healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
-           dae='diffad train-dae', clean_constrained='diffad train-classifier --clean --lambda 1000 --form bce', clean='diffad train-classifier --clean')  # the command that makes each network
+           dae='diffad train-dae', clean_constrained=f"diffad train-classifier --clean --lambda {CLEAN_LAMBDA['tumour']:g} --form share --brain-only --init RUN/classifier_clean.pt", clean='diffad train-classifier --clean')  # the command that makes each network
 
 def _differences(old:dict, new:dict) -> list[str]:
     "One line per setting that differs between two fingerprints (subject lists as what was added and removed)."

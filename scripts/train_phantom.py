@@ -10,9 +10,11 @@ notebooks use). One diffusion model is trained on the training slices of both co
 diseased slices, as Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices),
 and one attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned
 from the plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE
-form, lambda 1000); Wargnier-Dauchelle et al.'s own classifier, on clean slices and from scratch with the
-same constraint, and its control without it (`CLEAN_STEPS` steps each, the budget `08_attribution`
-trains them with in full mode); for Behrendt et al. (`10_refine`) a diffusion model of healthy slices only,
+form, lambda 1000); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
+(the same classifier without the constraint) with their constraint (the share of each healthy slice's gradient
+mass that favours 'diseased', over brain voxels, `PROTOCOL.clean_constraint`, at the lambda `08_attribution`
+chose on validation, `CLEAN_LAMBDA`; `CLEAN_STEPS` steps each, the budget `08_attribution` trains them with in
+full mode); for Behrendt et al. (`10_refine`) a diffusion model of healthy slices only,
 fine-tuned from the first one on the healthy training slices of both cohorts, and three refiners (the
 segmentation UNet on slice / pseudo-healthy pairs): one per pathology, trained on synthetic anomalies
 in the healthy training slices of both cohorts plus every annotated training slice of that pathology,
@@ -38,7 +40,7 @@ import torch
 from diffad.data import SliceDataset
 from diffad.training import load_checkpoint, save_checkpoint
 from diffad.refine import make_pairs, cat_pairs
-from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS
+from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS, CLEAN_LAMBDA
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
@@ -60,7 +62,7 @@ if __name__ == '__main__':
     for k, v in STEPS.items(): p.add_argument(f'--steps-{k}', type=int, default=v, help=f'optimizer steps{" per network" if STAGES[k] > 1 else ""} (default {v})')
     p.add_argument('--minutes', type=float, default=0, help='cap on the whole training, shared out between the stages (0: none)')
     p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--lam', type=float, default=PROTOCOL.lam, help='weight of the attribution constraint')
+    p.add_argument('--lam', type=float, default=PROTOCOL.lam, help="weight of the noisy constrained classifiers' attribution constraint")
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
     p.add_argument('--assets', default='diffad/assets')
@@ -100,10 +102,10 @@ if __name__ == '__main__':
     for k in ('tumour', 'ms') if steps['clean'] else ():  # Wargnier-Dauchelle et al.'s baseline: a classifier of clean slices (08)
         stage('clean', f'classifier_{k}_clean', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}_clean.pt', n, m,
                                                                        lr=lr['classifier_clean_constrained'], noised=False, **kw))
-    for k in ('tumour', 'ms') if steps['clean_constrained'] else ():  # and their method: the same, from scratch, with the protocol's constraint
+    for k in ('tumour', 'ms') if steps['clean_constrained'] else ():  # and their method: the same, fine-tuned from it with their constraint at the λ 08 chose
         stage('clean_constrained', f'classifier_{k}_clean_constrained', lambda n, m: train_run(
             'classifier', train(k), runs / f'classifier_{k}_clean_constrained.pt', n, m, lr=lr['classifier_clean_constrained'], noised=False,
-            lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, **kw))
+            lam=CLEAN_LAMBDA[k], **PROTOCOL.clean_constraint, init=runs / f'classifier_{k}_clean.pt', **kw))
     if steps['healthy']:  # from the run's diffusion model if it is here, else from the shipped one
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
         stage('healthy', 'diffusion_healthy', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', n, m,

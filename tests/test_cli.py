@@ -74,7 +74,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     cc = torch.load(out / 'run' / 'refiner_control.pt', weights_only=True)['config']   # the control: the same pairs, the slice alone
     assert cc['data'] == rc['data'] and cc['recon'] == rc['recon'] and rc['model'].get('pseudo_healthy', True) and cc['model']['pseudo_healthy'] is False
     wc = torch.load(out / 'run' / 'classifier_clean_constrained.pt', weights_only=True)['config']['training']   # Wargnier-Dauchelle et al.'s own
-    assert wc == dict(noised=False, lam=PROTOCOL.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form)   # the protocol's constraint
+    assert wc == dict(noised=False, lam=PROTOCOL.clean_lam, **PROTOCOL.clean_constraint)   # the share penalty over brain voxels, at 08's λ
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
