@@ -33,6 +33,8 @@ def phase_table(res:dict, budget_s:float, wall:float) -> list[tuple]:
     for name, s in sec.get('train', {}).items():
         c = res['settings']['cost'].get(name, {})
         rows.append((f'train {name}', s, f"budget {60 * c.get('minutes', 0):.0f} s, {c.get('step', '?')} steps"))
+    cl = res['settings'].get('clean_lambda')
+    if cl: rows.append(('choose λ, clean constrained (validation scoring)', cl['seconds_scoring'], f"λ = {cl['lam']:g} among {', '.join(cl['search'])}; each trained above"))
     rows.append(('choose L and s (validation)', sec.get('choose L and s'), ''))
     ev = 0.
     for r in res['rows']:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_benchmark.ipynb #440c4769
 from __future__ import annotations
-import itertools, json, math, platform, re, sys, time
+import itertools, json, math, platform, re, shutil, sys, time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -23,7 +23,7 @@ from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect
 from .combined import masked_detect, fused_detect
 from .refine import refine_detect
-from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_LAMBDA, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
+from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
 
 # %% auto #0
 __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHANTOM_CHOICES', 'DEFAULT_SCALES', 'PROTOCOL',
@@ -31,8 +31,8 @@ __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHAN
            'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
            'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows',
            'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
-           'benchmark_figure', 'small_test_notes', 'benchmark_cohort', 'guidance_shift', 'search_passes',
-           'search_slices', 'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm',
+           'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'benchmark_cohort', 'guidance_shift',
+           'search_passes', 'search_slices', 'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm',
            'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
@@ -195,8 +195,7 @@ class Protocol:
     constraint:str = 'gradient' # its attribution
     form:str = 'bce' # its penalty
     clean_constraint:dict = field(default_factory=lambda: dict(attribution='gradient', form='share', brain=True)) # Wargnier-Dauchelle et al.'s own classifier (clean slices; fine-tuned from the run's plain noisy classifier here, from the plain clean one in 08): the share of each healthy slice's gradient mass favouring 'diseased', over brain voxels (08)
-    clean_lam:float = CLEAN_LAMBDA['tumour'] # its λ: the one chosen on the phantom's tumour validation subjects (08; `CLEAN_LAMBDA` holds both pathologies', and 08's λ table what the others do to each)
-    clean_lams:tuple = (0.1, 1., 10.) # the λ grid 08 searches on validation, extended past an edge like the scales
+    clean_lams:tuple = (0.1, 1., 10.) # its λ grid, searched on the validation subjects as 08 does (`choose_clean_lambda`), extended past an edge like the scales; the stage's budget is shared by the first grid's λ
     scales:tuple = (3., 10., 30., 100.) # guidance scales tried first on the validation subjects
     extend:int = 4 # at most this many scales added beyond the grid's edge while the best scale sits there
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
@@ -432,6 +431,31 @@ def _train_stage(run:Run, name:str, minutes:float, train:Callable[..., object]):
     t0 = time.perf_counter(); tr = train(minutes=minutes)
     write_json(done, dict(step=tr.step, minutes=minutes, seconds=round(time.perf_counter() - t0, 1)))  # its wall time: all of its work, within the budget or not
 
+def choose_clean_lambda(
+    run:Run, # each λ's classifier is the run's stage `classifier_clean_constrained_lam{λ}`; the chosen one is copied to `classifier_clean_constrained`
+    val, # the validation slices: each λ is scored by the pooled Dice* of its classifier's gradient map on them (08's criterion)
+    minutes:float, # the stage's budget: the first grid's λ share it evenly, and a λ past an edge costs as much again
+    train:Callable, # (λ, checkpoint, minutes) -> `Trainer`: the classifier constrained at λ, e.g. fine-tuned from the run's plain one
+    lams:tuple=(0.1, 1., 10.), # the grid (`PROTOCOL.clean_lams`)
+    extend:int=4, batch:int=16, device=None,
+) -> dict: # 'lam', 'dice_star', 'search' {λ: Dice*}, 'at_edge', 'slices', 'minutes_each', 'seconds_scoring'; recorded in the run's `clean_lambda.json`
+    "Wargnier-Dauchelle et al.'s clean constrained classifier at the λ chosen on validation, as 08 chooses it: one classifier per λ, the grid grown past an edge."
+    f = run.folder / 'clean_lambda.json'
+    if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run
+    each, t_train = minutes / len(lams), 0.
+    def gradient_map(lam):
+        nonlocal t_train
+        name, t0 = f'classifier_clean_constrained_lam{lam:g}', time.perf_counter()
+        _train_stage(run, name, each, lambda minutes: train(lam, run.ckpt(name), minutes))
+        t_train += time.perf_counter() - t0
+        return detector('attribution', Networks(clean_constrained=load_run_model(run.ckpt(name), 'classifier', device)[0]), classifier='clean_constrained')
+    t0 = time.perf_counter()
+    best, scores, edge = select_on_validation(gradient_map, val, list(lams), batch, device, progress=False, extend=extend)
+    with atomic_write(run.ckpt('classifier_clean_constrained')) as tmp: shutil.copyfile(run.ckpt(f'classifier_clean_constrained_lam{best:g}'), tmp)
+    write_json(f, dict(lam=best, dice_star=round(scores[best], 4), search={f'{l:g}': round(d, 4) for l, d in scores.items()}, at_edge=edge, slices=len(val),
+                       minutes_each=each, seconds_scoring=round(time.perf_counter() - t0 - t_train, 1)))
+    return json.loads(f.read_text())
+
 def _timed(f:Path, name:str, fn:Callable[[], object]):
     "`fn()`, its wall seconds recorded under `name` in the JSON file `f` the first time (a rerun that reads results back keeps the first cost)."
     t0 = time.perf_counter(); out = fn()
@@ -490,7 +514,7 @@ def benchmark_cohort(
     mods = cache_modalities(cache)
     channel_index(channel, mods)  # an unknown contrast is refused before any work
     run.check('benchmark', dict(minutes=minutes, level=level, levels=list(levels), steps=steps, annotated=annotated, scales=P.scales, extend=P.extend,
-                                budget=P.budget, lr=P.lr, lam=P.lam, clean=dict(lam=P.clean_lam, **P.clean_constraint), seed=seed, every=every, solver=solver, version=diffad.__version__,
+                                budget=P.budget, lr=P.lr, lam=P.lam, clean=dict(lams=list(P.clean_lams), **P.clean_constraint), seed=seed, every=every, solver=solver, version=diffad.__version__,
                                 search=dict(share=P.search_share, min_slices=P.search_min_slices)))
     train, healthy_train = SliceDataset(cache, subjects=split['train']), SliceDataset(cache, subjects=split['train'], label=0)
     B, L = P.budget, P.lr
@@ -499,7 +523,10 @@ def benchmark_cohort(
     stage('diffusion', 'diffusion', train)
     stage('classifier', 'classifier', train)
     stage('classifier_constrained', 'classifier', train, lam=P.lam, attribution=P.constraint, form=P.form, init=run.ckpt('classifier'))
-    stage('classifier_clean_constrained', 'classifier', train, noised=False, lam=P.clean_lam, **P.clean_constraint, init=run.ckpt('classifier'))  # Wargnier-Dauchelle et al.'s own, from the plain one
+    val = SliceDataset(cache, subjects=split['val'], every=every)
+    clean = choose_clean_lambda(run, val, B['classifier_clean_constrained'] * minutes, lambda lam, ckpt, minutes: train_run(   # Wargnier-Dauchelle et al.'s own, from the plain one
+        'classifier', train, ckpt, minutes=minutes, lr=L['classifier_clean_constrained'], device=dev, seed=seed, noised=False, lam=lam, **P.clean_constraint,
+        init=run.ckpt('classifier')), P.clean_lams, P.extend, batch, dev)
     refine = len(healthy_train) > 0   # Behrendt et al. and the DAE need healthy slices
     if refine:
         stage('dae', 'dae', healthy_train)
@@ -510,24 +537,27 @@ def benchmark_cohort(
     else: print('benchmark: no healthy training slice, so no denoising autoencoder, no healthy diffusion model and no refiner: '
                 'dae, pseudo-healthy-residual, refine and refine-control are left out', file=sys.stderr)
     nets = run.networks(('diffusion', 'plain', 'constrained', 'clean_constrained') + (('dae', 'healthy', 'refiner', 'refiner_control') if refine else ()), device=dev)
-    val = SliceDataset(cache, subjects=split['val'], every=every)
     chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
         nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver, seconds=P.search_share * minutes * 60, min_slices=P.search_min_slices)))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver)
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
+    tuned |= {m: f"λ = {clean['lam']:g} on the same subjects" for m in methods if m.endswith(f"({CLASSIFIERS['clean_constrained']})")}
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, every=every, native=dict(root=data, layout=layout, patterns=patterns))
     rows = compare_rows(rows[:1] + other_norm_baseline(data, run.folder / 'cache', slice_settings(json.loads((cache / 'meta.json').read_text())['settings']),
                                                         split, out, name, layout, patterns, channel, mods, batch, dev, every) + rows[1:], out)
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
+    edge.append(f"Wargnier-Dauchelle et al.'s classifier (\"{CLASSIFIERS['clean_constrained']}\"): λ = {clean['lam']:g}, chosen by the pooled Dice* of its gradient map on "
+                f"{clean['slices']} validation slices among {', '.join(clean['search'])}, each trained for {clean['minutes_each']:.2g} min"
+                + (" — at the edge of the searched grid" if clean['at_edge'] else ""))
     edge += small_test_notes(rows[0]['metrics'])
     secs = json.loads((out / 'seconds.json').read_text())
     if chosen: edge.append(f"L and s were chosen on {max(c.get('slices', 0) for c in chosen.values())} of the {len(val)} validation slices (evenly spaced), in "
                            f"{secs['choose L and s']:.0f} s against its budget of {P.search_share * minutes * 60:.0f} s ({P.search_share:g} of the training minutes, `PROTOCOL.search_share`)")
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
-                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
+                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, clean_lambda=clean, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}, cost=_costs(run),
                                   seconds=secs | {'train': {k: c.get('seconds') for k, c in _costs(run).items()}}), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']

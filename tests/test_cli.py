@@ -74,11 +74,13 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     cc = torch.load(out / 'run' / 'refiner_control.pt', weights_only=True)['config']   # the control: the same pairs, the slice alone
     assert cc['data'] == rc['data'] and cc['recon'] == rc['recon'] and rc['model'].get('pseudo_healthy', True) and cc['model']['pseudo_healthy'] is False
     wc = torch.load(out / 'run' / 'classifier_clean_constrained.pt', weights_only=True)['config']['training']   # Wargnier-Dauchelle et al.'s own
-    assert wc == dict(noised=False, lam=PROTOCOL.clean_lam, **PROTOCOL.clean_constraint)   # the share penalty over brain voxels, at 08's λ
+    cl = res['settings']['clean_lambda']   # its λ, chosen on validation among the protocol's grid (grown past an edge)
+    assert wc == dict(noised=False, lam=cl['lam'], **PROTOCOL.clean_constraint) and set(PROTOCOL.clean_lams) <= {float(l) for l in cl['search']}   # the share penalty over brain voxels
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
     sec, by = res['settings']['seconds'], {row['method']: row for row in res['rows']}   # where the time went, and the network evaluations per slice
+    assert cl['dice_star'] == max(cl['search'].values()) and f"λ = {cl['lam']:g}" in by['attribution gradient (constrained, clean)']['validation']
     assert sec['prepare'] > 0 and sec['choose L and s'] > 0 and set(sec['train']) >= {'diffusion', 'refiner'} and all(v > 0 for v in sec['train'].values())
     assert by['intensity']['nfe_per_slice'] == {} and by['wolleb']['seconds_evaluating'] > 0 and by['wolleb']['slices_evaluated'] > 0
     assert by['wolleb']['nfe_per_slice']['UNet'] == 4 and by['combined']['nfe_per_slice']['UNet'] == 2   # 2 steps each way; combined reuses wolleb's encoding
