@@ -22,7 +22,8 @@ and one on the synthetic anomalies alone; and the learned unsupervised baseline,
 denoising autoencoder (the same UNet at t = 0, trained on the healthy training slices of both cohorts
 to remove coarse noise); and, not shipped yet, Wolleb et al.'s class-conditional diffusion model (`--conditional`,
 `07_wolleb`), fine-tuned from the first one with a zero label embedding, beside its control fine-tuned for the same
-steps without the labels. Learning rates are the protocol's. The refiners' pairs (reconstructions at
+steps without the labels; and, not shipped yet either, the healthy model as Behrendt et al. train it (`--steps-healthy_scratch`):
+from scratch on the healthy training slices only, for as many steps as the fine-tuned one had in all (5000 + 875). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
@@ -44,9 +45,9 @@ from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_m
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875)  # about the shipped networks' (see their configs); 'conditional' is not shipped yet
-STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2)  # networks per stage
-COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1.)  # relative cost of a step (for --minutes)
+             conditional=875, healthy_scratch=5875)  # about the shipped networks' (see their configs); 'conditional' and 'healthy_scratch' are not shipped yet
+STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1)  # networks per stage
+COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.)  # relative cost of a step (for --minutes)
 
 def export(ckpt:Path, out:Path, budget:dict):
     "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
@@ -110,6 +111,10 @@ if __name__ == '__main__':
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
         stage('healthy', 'diffusion_healthy', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', n, m,
                                                                      lr=lr['diffusion_healthy'], init=init, **kw))
+    if steps['healthy_scratch']:  # Behrendt et al.'s setting: a healthy model that has never seen a lesion, from scratch on the healthy slices, for as many
+        # steps as the fine-tuned one had in all (diffusion + healthy), so that the two differ in what they saw, not in how long they trained (10_refine)
+        stage('healthy_scratch', 'diffusion_healthy_scratch', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy_scratch.pt',
+                                                                                   n, m, lr=lr['diffusion'], **kw))
     if steps['conditional']:  # Wolleb et al.'s class-conditional model (07), from the diffusion model with a zero label embedding (it starts as that model) ...
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
         stage('conditional', 'diffusion_conditional', lambda n, m: train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion_conditional.pt', n, m,
