@@ -15,7 +15,7 @@ from torch.nn.attention import sdpa_kernel, SDPBackend
 __all__ = ['FORMS', 'ATTRIBUTIONS', 'MIX', 'call_classifier', 'gradient', 'gradient_x_input', 'path_attribution', 'ig_nodes',
            'integrated_gradients', 'draw_references', 'expected_gradients', 'LogOdds', 'attribution_constraint',
            'pick_attribution', 'attribute', 'constrained_loss', 'attribution_map', 'attribution_detect',
-           'constraint_guard']
+           'converged_ig_steps', 'constraint_guard']
 
 # %% ../nbs/08_attribution.ipynb #05669c1b
 def call_classifier(
@@ -279,6 +279,26 @@ def attribution_detect(
     elif name == 'expected_gradients': a = expected_gradients(lo, x, 0, tt, references=references, k=k, generator=generator)
     else: a = attribute(name, lo, x, 0, tt)
     return dict(map=attribution_map(a.detach()), attr=a.detach())
+
+# %% ../nbs/08_attribution.ipynb #5d301d31
+def converged_ig_steps(
+    clf, # classifier clf(x) or, with `t`, clf(x, t) -> (B,K) logits
+    x:Tensor, # (B,C,H,W) slices to check on: validation slices with lesions, never test slices
+    t:int|None=0, healthy:int=0, baseline:float=-1., # as `attribution_detect` asks
+    start:int=32, # the first number of points tried
+    tol:float=0.1, # the accepted relative L1 change of the anomaly map when the points are doubled
+    most:int=1024, # the largest number of points tried
+) -> dict: # 'steps': the fewest points S (start·2^k) whose map moves by less than `tol` at 2S, or `most`; 'changes': {S: relative change from S to 2S}; 'converged'
+    "How many Gauss–Legendre points Integrated Gradients needs on this classifier: doubled from `start` until its anomaly map stops moving."
+    lo, tt = LogOdds(clf, healthy), (None if t is None else torch.full((x.shape[0],), t, device=x.device))
+    amap = lambda s: attribution_map(integrated_gradients(lo, x, 0, tt, baseline=baseline, steps=s).detach())
+    s, cur, changes = start, amap(start), {}
+    while s < most:
+        nxt = amap(2 * s)
+        changes[s] = ((nxt - cur).abs().sum() / nxt.abs().sum().clamp_min(1e-12)).item()
+        if changes[s] < tol: break
+        s, cur = 2 * s, nxt
+    return dict(steps=s, changes=changes, converged=bool(changes) and changes.get(s, 1.) < tol)
 
 # %% ../nbs/08_attribution.ipynb #c2a7d054
 def constraint_guard(

@@ -20,7 +20,7 @@ from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate
                             intensity_detect, dae_detect)
 from .sampling import SOLVERS
 from .wolleb import wolleb_detect, partial_diffusion_detect
-from .attribution import ATTRIBUTIONS, attribution_detect
+from .attribution import ATTRIBUTIONS, attribution_detect, converged_ig_steps
 from .combined import masked_detect, fused_detect
 from .refine import refine_detect
 from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
@@ -31,9 +31,10 @@ __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHAN
            'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
            'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows',
            'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
-           'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'benchmark_cohort', 'guidance_shift',
-           'search_passes', 'search_slices', 'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm',
-           'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare', 'phantom_demo']
+           'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'choose_ig_steps', 'benchmark_cohort',
+           'guidance_shift', 'search_passes', 'search_slices', 'choose_on_validation', 'seed_summary',
+           'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare',
+           'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -109,6 +110,7 @@ def detector(
     channel:str|int='flair', # 'intensity': the contrast thresholded
     modalities:tuple|None=None, # the contrasts of the slices, in order (default: BraTS order)
     solver:str='ddim', # the deterministic solver of the encode–decode methods (`SOLVERS`; recorded in their settings when not DDIM)
+    ig_steps:int=32, # integrated gradients' Gauss–Legendre points (`converged_ig_steps` says how many a classifier needs; recorded in the settings)
 ) -> Detector:
     "The detector of a registered method."
     if name not in METHODS: raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
@@ -123,8 +125,9 @@ def detector(
     if name == 'dae': return Detector(name, lambda x: dae_detect(nets.dae, x), {}, spec.supervision, name)
     if name == 'attribution':
         clf = getattr(nets, classifier)
-        return Detector(name, lambda x: attribution_detect(clf, x, attribution, references=references, generator=g),
-                        dict(classifier=classifier, attribution=attribution), spec.supervision, f'attribution {attribution} ({CLASSIFIERS.get(classifier, classifier)})')
+        return Detector(name, lambda x: attribution_detect(clf, x, attribution, references=references, steps=ig_steps, generator=g),
+                        dict(classifier=classifier, attribution=attribution, **({'ig_points': ig_steps} if attribution == 'integrated_gradients' else {})),
+                        spec.supervision, f'attribution {attribution} ({CLASSIFIERS.get(classifier, classifier)})')
     if name == 'refine-control':
         return Detector(name, lambda x: refine_detect(None, None, nets.refiner_control, x), dict(classifier='refiner_control'),
                         _refiner_supervision(nets.refiner_control_config), name)
@@ -167,6 +170,7 @@ def detectors(
     levels:dict|None=None, # L per method where it differs from `level` (e.g. chosen on validation)
     channel:str|int='flair', modalities:tuple|None=None, # the intensity baseline's contrast, and the slices' contrasts
     solver:str='ddim', # the encode–decode methods' solver (`SOLVERS`)
+    ig_steps:dict|None=None, # integrated gradients' points per classifier (e.g. from `choose_ig_steps`; default 32)
 ) -> dict: # label -> `Detector`
     "Every detector the given networks allow, baselines first, with its settings, in the order of a results table."
     sc, lv, out = {**DEFAULT_SCALES, **(scales or {})}, levels or {}, {}
@@ -175,7 +179,7 @@ def detectors(
         if name == 'attribution':
             for c in CLASSIFIERS:
                 for a in (attributions if getattr(nets, c) is not None else ()):
-                    d = detector('attribution', nets, attribution=a, classifier=c, references=references, seed=seed); out[d.label] = d
+                    d = detector('attribution', nets, attribution=a, classifier=c, references=references, seed=seed, ig_steps=(ig_steps or {}).get(c, 32)); out[d.label] = d
             continue
         if nets.missing(spec.needs): continue
         kw = dict(memo=hmemo, generator=hgen) if name in ('pseudo-healthy-residual', 'refine') else dict(memo=memo)
@@ -438,7 +442,7 @@ def choose_clean_lambda(
     train:Callable, # (λ, checkpoint, minutes) -> `Trainer`: the classifier constrained at λ, e.g. fine-tuned from the run's plain one
     lams:tuple=(0.1, 1., 10.), # the grid (`PROTOCOL.clean_lams`)
     extend:int=4, batch:int=16, device=None,
-) -> dict: # 'lam', 'dice_star', 'search' {λ: Dice*}, 'at_edge', 'slices', 'minutes_each', 'seconds_scoring'; recorded in the run's `clean_lambda.json`
+) -> dict: # 'lam', 'dice_star', 'search' {λ: Dice*}, 'at_edge', 'tied' (every λ with the best score), 'slices', 'minutes_each', 'seconds_scoring'; recorded in the run's `clean_lambda.json`
     "Wargnier-Dauchelle et al.'s clean constrained classifier at the λ chosen on validation, as 08 chooses it: one classifier per λ, the grid grown past an edge."
     f = run.folder / 'clean_lambda.json'
     if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run
@@ -452,7 +456,8 @@ def choose_clean_lambda(
     t0 = time.perf_counter()
     best, scores, edge = select_on_validation(gradient_map, val, list(lams), batch, device, progress=False, extend=extend)
     with atomic_write(run.ckpt('classifier_clean_constrained')) as tmp: shutil.copyfile(run.ckpt(f'classifier_clean_constrained_lam{best:g}'), tmp)
-    write_json(f, dict(lam=best, dice_star=round(scores[best], 4), search={f'{l:g}': round(d, 4) for l, d in scores.items()}, at_edge=edge, slices=len(val),
+    write_json(f, dict(lam=best, dice_star=round(scores[best], 4), search={f'{l:g}': round(d, 4) for l, d in scores.items()}, at_edge=edge,
+                       tied=[l for l in sorted(scores) if scores[l] == scores[best]], slices=len(val),   # a tie is broken by the grid's order, and said
                        minutes_each=each, seconds_scoring=round(time.perf_counter() - t0 - t_train, 1)))
     return json.loads(f.read_text())
 
@@ -482,6 +487,16 @@ def small_test_notes(
                      f"split a cohort of {math.ceil(MIN_TEST_SUBJECTS / 0.2)} subjects has {MIN_TEST_SUBJECTS} test subjects.")
     if h == 0: notes.append("No healthy subject is in the test set: false positives on healthy subjects are not measured.")
     return notes
+
+def choose_ig_steps(
+    nets:Networks, val, # the networks; the validation slices
+    device=None,
+    n:int=16, # the validation slices with the most lesion that the check runs on
+    most:int=1024, # the largest number of points tried
+) -> dict: # classifier (a `CLASSIFIERS` key) -> `converged_ig_steps`' result: 'steps', 'changes', 'converged'
+    "How many points Integrated Gradients needs on each classifier of `nets`, checked on validation slices (`converged_ig_steps`, 08)."
+    x = torch.stack([torch.as_tensor(val[i]['image']) for i in most_lesion(val, min(n, len(val)))]).to(default_device(device))
+    return {c: converged_ig_steps(getattr(nets, c), x, most=most) for c in CLASSIFIERS if getattr(nets, c) is not None}
 
 # %% ../nbs/11_benchmark.ipynb #2769f290
 def benchmark_cohort(
@@ -540,8 +555,9 @@ def benchmark_cohort(
     chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
         nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver, seconds=P.search_share * minutes * 60, min_slices=P.search_min_slices)))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
+    ig = _choices(out / 'ig_steps.json', lambda: choose_ig_steps(nets, val, dev)) if 'integrated_gradients' in P.attributions else {}
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
-                        levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver)
+                        levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver, ig_steps={c: v['steps'] for c, v in ig.items()})
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     tuned |= {m: f"λ = {clean['lam']:g} on the same subjects" for m in methods if m.endswith(f"({CLASSIFIERS['clean_constrained']})")}
     name = Path(data).resolve().name
@@ -551,13 +567,17 @@ def benchmark_cohort(
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
     edge.append(f"Wargnier-Dauchelle et al.'s classifier (\"{CLASSIFIERS['clean_constrained']}\"): λ = {clean['lam']:g}, chosen by the pooled Dice* of its gradient map on "
                 f"{clean['slices']} validation slices among {', '.join(clean['search'])}, each trained for {clean['minutes_each']:.2g} min"
-                + (" — at the edge of the searched grid" if clean['at_edge'] else ""))
+                + (" — at the edge of the searched grid" if clean['at_edge'] else "")
+                + (f"; it ties with λ = {', '.join(f'{l:g}' for l in clean['tied'] if l != clean['lam'])}: at this budget the search cannot tell them apart, "
+                   "and the first one tried is kept" if len(clean.get('tied', ())) > 1 else ""))
+    if ig: edge.append("Integrated gradients' points, doubled from 32 until the map of 16 validation slices moved by less than 10 % (`converged_ig_steps`): "
+                       + ', '.join(f"{CLASSIFIERS[c]} {v['steps']}" + ('' if v['converged'] else ' (not converged: the map still moved at the most points tried)') for c, v in ig.items()))
     edge += small_test_notes(rows[0]['metrics'])
     secs = json.loads((out / 'seconds.json').read_text())
     if chosen: edge.append(f"L and s were chosen on {max(c.get('slices', 0) for c in chosen.values())} of the {len(val)} validation slices (evenly spaced), in "
                            f"{secs['choose L and s']:.0f} s against its budget of {P.search_share * minutes * 60:.0f} s ({P.search_share:g} of the training minutes, `PROTOCOL.search_share`)")
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
-                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, clean_lambda=clean, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
+                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, clean_lambda=clean, ig_steps=ig, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}, cost=_costs(run),
                                   seconds=secs | {'train': {k: c.get('seconds') for k, c in _costs(run).items()}}), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']
