@@ -36,6 +36,7 @@ def phase_table(res:dict, budget_s:float, wall:float) -> list[tuple]:
     cl = res['settings'].get('clean_lambda')
     if cl: rows.append(('choose λ, clean constrained (validation scoring)', cl['seconds_scoring'], f"λ = {cl['lam']:g} among {', '.join(cl['search'])}; each trained above"))
     rows.append(('choose L and s (validation)', sec.get('choose L and s'), ''))
+    if 'check IG points' in sec: rows.append(("check integrated gradients' points (validation)", sec['check IG points'], ', '.join(f"{c} {v['steps']}" for c, v in res['settings'].get('ig_steps', {}).items())))
     ev = 0.
     for r in res['rows']:
         if 'seconds_evaluating' not in r: continue

@@ -555,7 +555,7 @@ def benchmark_cohort(
     chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
         nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver, seconds=P.search_share * minutes * 60, min_slices=P.search_min_slices)))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
-    ig = _choices(out / 'ig_steps.json', lambda: choose_ig_steps(nets, val, dev)) if 'integrated_gradients' in P.attributions else {}
+    ig = _timed(out / 'seconds.json', 'check IG points', lambda: _choices(out / 'ig_steps.json', lambda: choose_ig_steps(nets, val, dev))) if 'integrated_gradients' in P.attributions else {}
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver, ig_steps={c: v['steps'] for c, v in ig.items()})
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}

@@ -82,6 +82,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     sec, by = res['settings']['seconds'], {row['method']: row for row in res['rows']}   # where the time went, and the network evaluations per slice
     assert cl['dice_star'] == max(cl['search'].values()) and f"λ = {cl['lam']:g}" in by['attribution gradient (constrained, clean)']['validation']
     ig = res['settings']['ig_steps']   # integrated gradients' points, checked per classifier on validation slices, in each IG row
+    assert sec['check IG points'] > 0   # and what the check cost
     assert set(ig) == {'plain', 'constrained', 'clean_constrained'} and all(by[f"attribution integrated_gradients ({c})"]['ig_points'] == ig[k]['steps']
                                                                             for k, c in (('plain', 'plain'), ('clean_constrained', 'constrained, clean')))
     assert sec['prepare'] > 0 and sec['choose L and s'] > 0 and set(sec['train']) >= {'diffusion', 'refiner'} and all(v > 0 for v in sec['train'].values())
