@@ -31,10 +31,10 @@ __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHAN
            'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
            'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows',
            'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
-           'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'choose_ig_steps', 'benchmark_cohort',
-           'guidance_shift', 'search_passes', 'search_slices', 'choose_on_validation', 'seed_summary',
-           'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark', 'compare',
-           'phantom_demo']
+           'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'tie_notes', 'choose_ig_steps',
+           'benchmark_cohort', 'guidance_shift', 'search_passes', 'search_slices', 'choose_on_validation',
+           'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
+           'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -488,6 +488,21 @@ def small_test_notes(
     if h == 0: notes.append("No healthy subject is in the test set: false positives on healthy subjects are not measured.")
     return notes
 
+def tie_notes(
+    chosen:dict, # `choose_on_validation`'s output
+    most:int=6, # settings named per method, the rest counted
+) -> list[str]: # a sentence per method whose choice ties with other settings on validation
+    "The methods whose L (and s) ties with other settings: the search could not tell them apart, and the first one tried (the grids' order) was kept."
+    out = []
+    for m, c in chosen.items():
+        if 'note' in c: continue   # a decode another method's choice made ('fused')
+        name = lambda v: f"L = {v[0]}, s = {v[1]:g}" if isinstance(v, list) else f"L = {v}"
+        me = [c['level'], c['scale']] if 'scale' in c else c['level']
+        others = [name(v) for v in c.get('tied', []) if v != me]
+        if others: out.append(f"{m}: {name(me)} ties on validation Dice* with {', '.join(others[:most])}" + (f" and {len(others) - most} more" if len(others) > most else '')
+                              + ": the search could not tell them apart, and the first one tried was kept")
+    return out
+
 def choose_ig_steps(
     nets:Networks, val, # the networks; the validation slices
     device=None,
@@ -574,6 +589,7 @@ def benchmark_cohort(
                        + ', '.join(f"{CLASSIFIERS[c]} {v['steps']}" + ('' if v['converged'] else ' (not converged: the map still moved at the most points tried)') for c, v in ig.items()))
     edge += small_test_notes(rows[0]['metrics'])
     secs = json.loads((out / 'seconds.json').read_text())
+    edge += tie_notes(chosen)
     if chosen: edge.append(f"L and s were chosen on {max(c.get('slices', 0) for c in chosen.values())} of the {len(val)} validation slices (evenly spaced), in "
                            f"{secs['choose L and s']:.0f} s against its budget of {P.search_share * minutes * 60:.0f} s ({P.search_share:g} of the training minutes, `PROTOCOL.search_share`)")
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
@@ -623,7 +639,7 @@ def choose_on_validation(
     solver:str='ddim', # the encode–decode solver: the test run's
     seconds:float|None=None, # the search's time budget: its slices are thinned to fit it (`search_slices`), and no grid grows past it; None: every slice, no limit
     min_slices:int=16, # with `seconds`, never fewer validation slices than this
-) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual', 'slices'}
+) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual', 'slices', 'tied'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
     out, memo, t0 = {}, Memo(), time.perf_counter()  # one DDIM encoding per batch and L, shared by every scale and method
     bounds = (steps - 1, nets.schedule.T - 1)  # L can go no lower (each half takes `steps` DDIM steps) or higher
@@ -652,11 +668,13 @@ def choose_on_validation(
             out[m] = dict(level=L, scale=per[L][0], dice_star=per[L][1][per[L][0]], at_edge=per[L][2],
                           level_at_edge=beyond_edge(sorted(per), L, bounds) is not None,
                           guidance_shift=round(sh['shift'], 5), unguided_residual=round(sh['residual'], 5),
-                          search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)}, slices=n)
+                          search={str(l): {str(s): round(d, 4) for s, d in per[l][1].items()} for l in sorted(per)}, slices=n,
+                          tied=[[l, s] for l in sorted(per) for s, d in per[l][1].items() if d == per[L][1][per[L][0]]])   # every (L, s) scoring as the choice does, itself included
         else:
             L, sc, edge = select_on_validation(lambda L: detector(m, nets, L, steps, memo=memo, solver=solver), val, list(levels), batch, device, progress,
                                                extend=extend, bounds=bounds, until=until)
-            out[m] = dict(level=L, dice_star=sc[L], level_at_edge=edge, search={str(l): round(d, 4) for l, d in sc.items()}, slices=n)
+            out[m] = dict(level=L, dice_star=sc[L], level_at_edge=edge, search={str(l): round(d, 4) for l, d in sc.items()}, slices=n,
+                          tied=[l for l, d in sc.items() if d == sc[L]])
     if 'combined' in out: out['fused'] = {k: v for k, v in out['combined'].items() if k != 'search'} | dict(note="the decode of 'combined'")
     return out
 

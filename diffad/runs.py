@@ -23,9 +23,10 @@ from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
 __all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'CLEAN_LAMBDA',
-           'PHANTOM_NORM', 'FILES', 'HOW', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config',
-           'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment',
-           'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
+           'PHANTOM_NORM', 'FILES', 'HOW', 'HOW_NOTE', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule',
+           'run_config', 'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner',
+           'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size',
+           'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -239,7 +240,9 @@ FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_
              clean_constrained='classifier_clean_constrained', clean='classifier_clean')
 HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000 --form bce',
            healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
-           dae='diffad train-dae', clean_constrained=f"diffad train-classifier --clean --lambda {CLEAN_LAMBDA['tumour']:g} --form share --brain-only --init RUN/classifier_clean.pt", clean='diffad train-classifier --clean')  # the command that makes each network
+           dae='diffad train-dae', clean_constrained="diffad train-classifier --clean --lambda LAMBDA --form share --brain-only --init RUN/classifier_clean.pt", clean='diffad train-classifier --clean')  # the command that makes each network
+HOW_NOTE = dict(clean_constrained=(" (LAMBDA: the constraint's weight, chosen on the cohort's validation masks as `diffad benchmark` does; it depends on the pathology: "
+                                   + ', '.join(f'{k} {v:g}' for k, v in CLEAN_LAMBDA.items()) + ' on the phantom)'))  # what a command in HOW leaves to the user
 
 def _differences(old:dict, new:dict) -> list[str]:
     "One line per setting that differs between two fingerprints (subject lists as what was added and removed)."
@@ -312,7 +315,7 @@ def _networks(self:Run,
     nets, cfgs, files = Networks(), {}, {**FILES, **(files or {})}
     for n in needs:
         p = self.ckpt(files[n])
-        if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`")
+        if not p.exists(): raise FileNotFoundError(f"{self.folder}: no {p.name}: train it with `{HOW.get(n, 'diffad train-classifier')} --out {self.folder}`{HOW_NOTE.get(n, '')}")
         kind = dict(plain='classifier', constrained='classifier', clean_constrained='classifier', clean='classifier', refiner='refiner', refiner_control='refiner', dae='dae').get(n, 'diffusion')
         m, s, cfgs[n] = load_run_model(p, kind, device)
         if kind == 'diffusion' and cfgs[n]['model'].get('num_classes'): m = Conditioned(m, 0)  # class-conditional: sampled with the healthy label, as Wolleb et al. do
@@ -323,7 +326,7 @@ def _networks(self:Run,
         noised = cfgs[n].get('training', {}).get('noised', True)
         if n in ('plain', 'constrained') and 'diffusion' in needs and not noised:
             raise ValueError(f"{p} was trained on clean slices: it cannot guide the diffusion model; use the attribution method")
-        if n in ('clean', 'clean_constrained') and noised: raise ValueError(f"{p} was trained on noised slices, not on clean ones: make it with `{HOW[n]}`")
+        if n in ('clean', 'clean_constrained') and noised: raise ValueError(f"{p} was trained on noised slices, not on clean ones: make it with `{HOW[n]}`{HOW_NOTE.get(n, '')}")
     ref = nets.config = next(iter(cfgs.values()), None)
     for n, c in cfgs.items():
         for k in ('in_ch', 'schedule', 'T') + (('slices',) if 'slices' in c and 'slices' in ref else ()):
