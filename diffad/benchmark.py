@@ -243,27 +243,31 @@ def native_volumes(
     z:dict, # id -> the axial slices that were evaluated
     layout:str='auto', patterns:dict|None=None, # the cohort's layout
     progress:bool=False,
+    truth:dict|None=None, # a cache of each subject's masks and brains at the evaluated slices, shared by calls on the same cohort (the methods of one benchmark)
 ) -> dict: # maps, masks, brains (N,1,X,Y) at the volumes' own resolution, and ids
     "The written maps of the evaluated slices with the subjects' own lesion and brain masks, at native resolution."
-    maps, layout = Path(maps), detect_layout(root) if layout == 'auto' else layout
+    maps, layout, truth = Path(maps), detect_layout(root) if layout == 'auto' else layout, {} if truth is None else truth
     folders = {f.name: f for f in find_subjects(root, layout, patterns)}
     out = {k: [] for k in ('maps', 'masks', 'brains', 'ids')}
     for sid in (progress_bar(list(z)) if progress else z):
         if sid not in folders: raise FileNotFoundError(f"{root}: subject {sid} of {maps} is not in the cohort")
-        s = load_subject(folders[sid], layout, patterns)
-        m, _ = read_volume(maps / sid / f'{sid}_anomaly.nii.gz')
-        if m.shape != s.shape: raise ValueError(f"{maps / sid}: map shape {m.shape} differs from the subject's {s.shape}")
         t = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[..., list(z[sid])], -1, 0)[:, None], dtype=np.float32))
-        out['maps'].append(t(m)); out['masks'].append(t(s.seg > 0)); out['brains'].append(t(s.brain)); out['ids'] += [sid] * len(z[sid])
+        key = (str(root), sid, tuple(z[sid]))
+        if key not in truth:
+            s = load_subject(folders[sid], layout, patterns); truth[key] = (s.shape, t(s.seg > 0), t(s.brain))
+        shape, mask, brain = truth[key]
+        m, _ = read_volume(maps / sid / f'{sid}_anomaly.nii.gz')
+        if m.shape != shape: raise ValueError(f"{maps / sid}: map shape {m.shape} differs from the subject's {shape}")
+        out['maps'].append(t(m)); out['masks'].append(mask); out['brains'].append(brain); out['ids'] += [sid] * len(z[sid])
     return {k: v if k == 'ids' else torch.cat(v) for k, v in out.items()}
 
-def _native_row(r:dict, det, e:dict, native:dict, folder:Path, n_boot:int) -> dict:
+def _native_row(r:dict, det, e:dict, native:dict, folder:Path, n_boot:int, truth:dict|None=None) -> dict:
     "The maps just written, scored at native resolution at the model grid's validation threshold; their detect.json lets `diffad evaluate` redo it."
     z = {sid: [int(r['z'][j]) for j in np.flatnonzero(np.asarray(r['ids']) == sid)] for sid in dict.fromkeys(r['ids'])}
     write_json(folder / 'detect.json', dict(method=det.label, **{k: det.settings.get(k) for k in ('level', 'scale', 'steps')}, subjects=list(z), z=z,
                                             supervision=det.supervision, seconds_per_slice=e['seconds_per_slice'], threshold=e['threshold'],
                                             format=native.get('layout', 'auto'), patterns=native.get('patterns'), version=diffad.__version__))
-    v = native_volumes(folder, native['root'], z, native.get('layout', 'auto'), native.get('patterns'))
+    v = native_volumes(folder, native['root'], z, native.get('layout', 'auto'), native.get('patterns'), truth=truth)
     en = evaluate_maps(v['maps'], v['masks'], v['brains'], v['ids'], e['threshold'], n_boot=n_boot)
     en.pop('bootstrap', None)
     return dict(grid='native ({}x{} slices)'.format(*v['maps'].shape[-2:]), **metrics_row(en), metrics=en)
@@ -285,7 +289,7 @@ def run_benchmark(
     "Evaluate every method on the test subjects (Dice threshold from the validation subjects), with CIs and paired comparisons; resumable."
     out, cache = Path(out), Path(cache)
     test, val = SliceDataset(cache, subjects=split['test'], every=every), SliceDataset(cache, subjects=split['val'], every=every)
-    prev, rows, size = most_lesion(test), [], tuple(test[0]['image'].shape[1:])
+    prev, rows, size, truth = most_lesion(test), [], tuple(test[0]['image'].shape[1:]), {}   # truth: the native masks, read once for every method
     mb = master_bar(list(methods.items())) if progress else None   # one bar of methods; under it, one of batches (validation, then test) with its ETA
     for name, det in (mb if progress else methods.items()):
         f = out / 'methods' / f'{slug(cohort)}_{slug(name)}.json'
@@ -305,7 +309,7 @@ def run_benchmark(
                    **metrics_row(e), seconds_per_slice=round(e['seconds_per_slice'], 4), metrics=e,
                    seconds_evaluating=round(time.perf_counter() - t0, 2), slices_evaluated=len(val) + len(test),  # wall time here (shared work done elsewhere costs nothing)
                    nfe_per_slice={k: round(v / (len(val) + len(test)), 2) for k, v in nfe.items()})   # network evaluations actually made, per slice
-        if native: row['native'] = _native_row(r, det, e, native, out / 'maps' / slug(cohort) / slug(name), n_boot)
+        if native: row['native'] = _native_row(r, det, e, native, out / 'maps' / slug(cohort) / slug(name), n_boot, truth)
         write_json(f, row); rows.append(json.loads(f.read_text()))
     return compare_rows(rows, out)
 
