@@ -2,12 +2,16 @@
 """Quality against network evaluations (NFE) per map, for each encode–decode method: validation Dice* and AUROC at
 a few step counts of DDIM and DPM-Solver++(2M), beside the full-step reference.
 
-    python bench/bench_nfe.py [--kinds tumour ms] [--methods wolleb combined masked] [--reference-cache DIR]
+    python bench/bench_nfe.py [--kinds tumour ms] [--methods wolleb combined masked] [--per-subject 1] [--factors 1]
+                              [--runs ddim:10 dpm++2m:10 ...] [--reference-cache DIR]
 
 On the phantom experiment's validation subjects (`diffad.runs.phantom_experiment`; the slice with the most lesion of
 each subject that has one, as `07_wolleb`'s steps table), with the shipped networks at the L and s that `09_combined`
 chose (`PHANTOM_CHOICES`): DDIM with 3, 5, 10, 25 and 50 steps each way, DPM-Solver++(2M) with 3, 5, 10 and 25, and
-the full-step reference (DDIM over every step of the 1000-step chain from L: L + 1 steps each way). The reference is
+the full-step reference (DDIM over every step of the 1000-step chain from L: L + 1 steps each way). With --factors
+(e.g. 0.33 1 3), each setting, the reference included, gets its own s: the chosen s times each factor, the best
+pooled Dice* kept (the protocol chooses s at the test run's step count, so a setting is judged at its own best s, not
+at the one 09 chose for 10 DDIM steps); --per-subject takes that many slices of each subject, most lesion first. The reference is
 computed once and cached in --reference-cache, keyed by everything that makes it (method, pathology, L, s, the
 slices, the networks' files); a later run reuses it. Encodings are not shared between methods here (each row costs
 what the method costs alone). NFE per slice are counted by `count_evaluations`: diffusion-model calls and
@@ -25,11 +29,14 @@ from diffad.benchmark import detectors, PHANTOM_CHOICES
 
 RUNS = [('ddim', s) for s in (3, 5, 10, 25, 50)] + [('dpm++2m', s) for s in (3, 5, 10, 25)]
 
-def lesion_slices(ds) -> list[int]:
-    "The slice with the largest lesion area of every subject of `ds` that has lesion."
+def lesion_slices(ds, per_subject:int=1) -> list[int]:
+    "The `per_subject` slices with the largest lesion area of every subject of `ds` (those with lesion only)."
     area = np.asarray(ds.arrays['mask'])[ds.idx].reshape(len(ds.idx), -1).sum(1, dtype=np.int64)
-    ids = np.asarray(ds.arrays['subject'])[ds.idx]
-    return [int(np.flatnonzero(ids == u)[np.argmax(area[ids == u])]) for u in dict.fromkeys(ids) if area[ids == u].max() > 0]
+    ids, out = np.asarray(ds.arrays['subject'])[ds.idx], []
+    for u in dict.fromkeys(ids):
+        w = np.flatnonzero(ids == u); w = w[np.argsort(-area[w], kind='stable')][:per_subject]
+        out += [int(i) for i in w if area[i] > 0]
+    return out
 
 def score(det, ds) -> dict:
     "Dice*, AUROC, seconds and NFE per slice of one detector on `ds`."
@@ -46,7 +53,11 @@ if __name__ == '__main__':
     p.add_argument('--methods', nargs='+', default=['wolleb', 'combined', 'masked'])
     p.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'diffad_cache'))
     p.add_argument('--reference-cache', default=str(Path(tempfile.gettempdir()) / 'diffad_nfe_reference'))
+    p.add_argument('--per-subject', type=int, default=1, help='validation slices per subject, most lesion first')
+    p.add_argument('--factors', type=float, nargs='+', default=[1.], help="s tried per setting: 09's s times each factor, the best kept")
+    p.add_argument('--runs', nargs='+', default=None, help="solver:steps settings (default: DDIM 3-50, DPM-Solver++(2M) 3-25)")
     a = p.parse_args()
+    runs = [(r.split(':')[0], int(r.split(':')[1])) for r in a.runs] if a.runs else RUNS
     torch.set_num_threads(torch.get_num_threads())
     cache, split = phantom_experiment(a.cache, progress=False)
     rows, t0 = [], time.time()
@@ -54,26 +65,35 @@ if __name__ == '__main__':
                                                                                          'classifier_tumour', 'classifier_ms')}
     for kind in a.kinds:
         val = SliceDataset(cache, subjects=split[kind][1])
-        idx = lesion_slices(val)
+        idx = lesion_slices(val, a.per_subject)
         ds, nets = torch.utils.data.Subset(val, idx), shipped_networks(kind, 'cpu')
         for method in a.methods:
             c = PHANTOM_CHOICES[kind][method]
-            make = lambda solver, steps: next(d for d in detectors(nets, level=c['level'], steps=steps, scales={method: c['scale']}, share=False,
-                                                                    solver=solver).values() if d.method == method)
-            key = dict(method=method, kind=kind, level=c['level'], scale=c['scale'], slices=idx, networks=files)
-            f = Path(a.reference_cache) / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + '.json')
-            if f.exists(): ref = json.loads(f.read_text())['score']
-            else: ref = score(make('ddim', c['level'] + 1), ds); f.parent.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, score=ref))
-            rows.append(dict(pathology=kind, method=method, L=c['level'], s=c['scale'], solver='ddim (full-step reference)', steps=c['level'] + 1, **ref,
+            make = lambda solver, steps, s: next(d for d in detectors(nets, level=c['level'], steps=steps, scales={method: s}, share=False,
+                                                                       solver=solver).values() if d.method == method)
+            def reference(s):
+                "The full-step map's scores at scale s, from the cache or computed and cached."
+                key = dict(method=method, kind=kind, level=c['level'], scale=s, slices=idx, networks=files)
+                f = Path(a.reference_cache) / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + '.json')
+                if f.exists(): return json.loads(f.read_text())['score']
+                r = score(make('ddim', c['level'] + 1, s), ds); f.parent.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, score=r))
+                return r
+            def best(run):
+                "(s, scores) of the best of the scales tried, by pooled Dice*."
+                tried = {c['scale'] * k: run(c['scale'] * k) for k in a.factors}
+                return max(tried.items(), key=lambda kv: kv[1]['dice_star'])
+            rs, ref = best(reference)
+            rows.append(dict(pathology=kind, method=method, L=c['level'], s=rs, solver='ddim (full-step reference)', steps=c['level'] + 1, **ref,
                              **{'Δ Dice* vs ref': 0., 'Δ AUROC vs ref': 0.}))
-            for solver, steps in [(sv, st) for sv, st in RUNS if st <= c['level']]:   # fewer steps than the reference's L + 1
-                r = score(make(solver, steps), ds)
-                rows.append(dict(pathology=kind, method=method, L=c['level'], s=c['scale'], solver=solver, steps=steps, **r,
+            for solver, steps in [(sv, st) for sv, st in runs if st <= c['level']]:   # fewer steps than the reference's L + 1
+                s_, r = best(lambda s: score(make(solver, steps, s), ds))
+                rows.append(dict(pathology=kind, method=method, L=c['level'], s=s_, solver=solver, steps=steps, **r,
                                  **{'Δ Dice* vs ref': r['dice_star'] - ref['dice_star'], 'Δ AUROC vs ref': r['auroc'] - ref['auroc']}))
             print(f'{kind} {method}: done at {time.time() - t0:.0f} s', flush=True)
     for r in rows: r['NFE'] = r['unet'] + r['classifier']
     print(markdown_table(rows, floatfmt='.3f'))
-    print('\nNFE = diffusion-model calls (unet: the encode and the decode) + classifier calls per slice. Within 0.01 of the reference at <= 20 diffusion-model calls:')
+    print(f'\n{len(idx)} slices per pathology (the last one printed); s per setting: the best of {[round(k, 3) for k in a.factors]} × 09\'s s.')
+    print('NFE = diffusion-model calls (unet: the encode and the decode) + classifier calls per slice. Within 0.01 of the reference at <= 20 diffusion-model calls:')
     for kind in a.kinds:
         for method in a.methods:
             ok = [f"{r['solver']} {r['steps']}" for r in rows if r['pathology'] == kind and r['method'] == method and 'reference' not in r['solver']
