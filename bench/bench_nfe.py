@@ -11,7 +11,9 @@ chose (`PHANTOM_CHOICES`): DDIM with 3, 5, 10, 25 and 50 steps each way, DPM-Sol
 the full-step reference (DDIM over every step of the 1000-step chain from L: L + 1 steps each way). With --factors
 (e.g. 0.33 1 3), each setting, the reference included, gets its own s: the chosen s times each factor, the best
 pooled Dice* kept (the protocol chooses s at the test run's step count, so a setting is judged at its own best s, not
-at the one 09 chose for 10 DDIM steps); --per-subject takes that many slices of each subject, most lesion first. The reference is
+at the one 09 chose for 10 DDIM steps). The best s is picked on the slices it is reported on, which flatters every row
+a little, the reference as much (it gets as many tries); the differences are what to read. --per-subject takes that
+many slices of each subject, most lesion first. The reference is
 computed once and cached in --reference-cache, keyed by everything that makes it (method, pathology, L, s, the
 slices, the networks' files); a later run reuses it. Encodings are not shared between methods here (each row costs
 what the method costs alone). NFE per slice are counted by `count_evaluations`: diffusion-model calls and
@@ -65,7 +67,7 @@ if __name__ == '__main__':
                                                                                          'classifier_tumour', 'classifier_ms')}
     for kind in a.kinds:
         val = SliceDataset(cache, subjects=split[kind][1])
-        idx = lesion_slices(val, a.per_subject)
+        idx = lesion_slices(val, a.per_subject); print(f'{kind}: {len(idx)} validation slices', flush=True)
         ds, nets = torch.utils.data.Subset(val, idx), shipped_networks(kind, 'cpu')
         for method in a.methods:
             c = PHANTOM_CHOICES[kind][method]
@@ -92,7 +94,7 @@ if __name__ == '__main__':
             print(f'{kind} {method}: done at {time.time() - t0:.0f} s', flush=True)
     for r in rows: r['NFE'] = r['unet'] + r['classifier']
     print(markdown_table(rows, floatfmt='.3f'))
-    print(f'\n{len(idx)} slices per pathology (the last one printed); s per setting: the best of {[round(k, 3) for k in a.factors]} × 09\'s s.')
+    print(f'\ns per setting: the best of {[round(k, 3) for k in a.factors]} × 09\'s s, on the slices it is scored on.')
     print('NFE = diffusion-model calls (unet: the encode and the decode) + classifier calls per slice. Within 0.01 of the reference at <= 20 diffusion-model calls:')
     for kind in a.kinds:
         for method in a.methods:

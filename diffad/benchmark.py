@@ -252,7 +252,7 @@ def native_volumes(
     for sid in (progress_bar(list(z)) if progress else z):
         if sid not in folders: raise FileNotFoundError(f"{root}: subject {sid} of {maps} is not in the cohort")
         t = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[..., list(z[sid])], -1, 0)[:, None], dtype=np.float32))
-        key = (str(root), sid, tuple(z[sid]))
+        key = (str(root), layout, json.dumps(patterns, sort_keys=True), sid, tuple(z[sid]))   # one subject's truth, as this cohort's layout reads it
         if key not in truth:
             s = load_subject(folders[sid], layout, patterns); truth[key] = (s.shape, t(s.seg > 0), t(s.brain))
         shape, mask, brain = truth[key]
