@@ -2,7 +2,7 @@
 """Where `diffad benchmark`'s time goes: each phase's wall time against the training budget, and per method the
 slices scored, seconds and network evaluations (NFE) per slice.
 
-    python bench/bench_benchmark.py [--subjects 20] [--minutes 3] [--solver ddim] [--eval-every 3] [--keep DIR]
+    python bench/bench_benchmark.py [--subjects 20] [--minutes 3] [--solver SOLVER] [--steps N] [--eval-every 3] [--keep DIR]
 
 A phantom tumour cohort of `--subjects` subjects is written by `diffad synth` (its defaults: realistic, a fifth
 healthy), then `diffad benchmark --image-size 64 --minutes M` runs on it in its own process (wall time and peak
@@ -50,7 +50,8 @@ def phase_table(res:dict, budget_s:float, wall:float) -> list[tuple]:
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--subjects', type=int, default=20); p.add_argument('--minutes', type=float, default=3.)
-    p.add_argument('--solver', default='ddim'); p.add_argument("--eval-every", type=int, default=3)
+    p.add_argument('--solver', default=None, help="the encode-decode solver (default: the benchmark's, PROTOCOL.solver)")
+    p.add_argument('--steps', type=int, default=None, help="steps of each half (default: the benchmark's, PROTOCOL.steps)"); p.add_argument("--eval-every", type=int, default=3)
     p.add_argument('--keep', default=None, help='write the cohort and results here (default: a temporary folder)')
     a = p.parse_args()
     print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores', flush=True)
@@ -59,10 +60,10 @@ if __name__ == '__main__':
         if not (d / 'cohort').exists():
             subprocess.run(['diffad', 'synth', '--out', str(d / 'cohort'), '--kind', 'tumour', '--subjects', str(a.subjects)], check=True, stdout=subprocess.DEVNULL)
         wall, gb = measure(['diffad', 'benchmark', '--data', str(d / 'cohort'), '--out', str(d / 'bench'), '--minutes', str(a.minutes),
-                            '--image-size', '64', '--solver', a.solver, '--eval-every', str(a.eval_every)])
+                            '--image-size', '64', '--eval-every', str(a.eval_every)] + (['--solver', a.solver] if a.solver else []) + (['--steps', str(a.steps)] if a.steps else []))
         res = json.loads((d / 'bench' / 'results.json').read_text())
     budget = 60 * a.minutes
-    print(f'diffad benchmark: {a.subjects} subjects (split {res["settings"]["split"]}), --minutes {a.minutes:g}, solver {a.solver}, '
+    print(f'diffad benchmark: {a.subjects} subjects (split {res["settings"]["split"]}), --minutes {a.minutes:g}, solver {res["settings"]["solver"]}, {res["settings"]["steps"]} steps each way, '
           f'eval-every {a.eval_every}; peak memory {gb:.2f} GB (target < {TARGET_GB} GB)')
     print(f'| phase | seconds | share of the {budget:.0f}-s budget | detail |\n|---|---|---|---|')
     for name, s, detail in phase_table(res, budget, wall):

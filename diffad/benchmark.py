@@ -208,6 +208,8 @@ class Protocol:
     seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
     search_share:float = 0.5 # choosing L and s gets this share of the training minutes: it scores an evenly spaced subset of the validation slices that fits (`choose_on_validation`)
     search_min_slices:int = 16 # but never fewer validation slices than this
+    steps:int = 10 # steps of each half of the encode–decode methods, in the search and the test run alike (20 diffusion-model calls a map)
+    solver:str = 'dpm++2m' # their solver: bench/bench_nfe.py on the phantom's validation slices (each setting at its own s) put DPM-Solver++(2M) at 10 steps level with DDIM at 25 (tumour -0.015 Dice*, MS +0.023) at 2/5 of the calls, and above DDIM at 10 on tumours (+0.056; MS -0.018)
 
 PROTOCOL = Protocol()
 EVAL_EVERY = 3  # benchmark and demo score one slice in 3 of each validation and test subject: a third of the time; bench/bench_eval_every.py shows the metrics move by at most a quarter of their 95 % interval's half-width
@@ -523,7 +525,7 @@ def benchmark_cohort(
     out:str|Path, # results folder (the run lives in out/run)
     layout:str='auto', # 'auto', 'brats2020', 'brats2023' or 'folder'
     minutes:float=30., # training budget, all networks together
-    image_size:int=64, level:int=500, steps:int=25, # slice size; the refiner's L; DDIM steps of each half (validation search and test alike)
+    image_size:int=64, level:int=500, steps:int|None=None, # slice size; the refiner's L; steps of each half (validation search and test alike; default: the protocol's)
     batch:int=16, device:str|None=None,
     patterns:dict|None=None, # the 'folder' layout's file patterns
     annotated:int=0, # refiner: training subjects whose masks it learns from, besides synthetic anomalies (0: none)
@@ -532,9 +534,10 @@ def benchmark_cohort(
     seed:int=0, # training seed of every network (the split's seed is the protocol's)
     channel:str='flair', # the intensity baseline's contrast
     every:int=EVAL_EVERY, # score (and choose L, s on) every `every`-th slice of the validation and test subjects; `detect` still maps every slice
-    solver:str='ddim', # the encode–decode methods' solver (`SOLVERS`), in the validation search and the test run alike
+    solver:str|None=None, # the encode–decode methods' solver (`SOLVERS`), in the validation search and the test run alike (default: the protocol's)
 ) -> list[dict]: # the result rows
     "Train, choose L and s on validation, run and evaluate every method on a cohort; write results.json, results.md, figure.png, maps."
+    steps, solver = steps or protocol.steps, solver or protocol.solver
     if minutes <= 0: raise ValueError(f"--minutes must be positive, got {minutes}")
     if every < 1: raise ValueError(f"--eval-every must be at least 1, got {every}")
     if solver not in SOLVERS: raise ValueError(f"--solver must be one of {', '.join(SOLVERS)}, got {solver!r}")

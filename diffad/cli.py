@@ -291,8 +291,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--image-size', type=int, default=64)
     b.add_argument('--level', type=int, default=500, help="noise level L of the refiner's reconstructions (default: 500)")
     b.add_argument('--levels', type=int, nargs='+', default=None, help=f'noise levels L searched on the validation subjects (default: {" ".join(map(str, PROTOCOL.levels))})')
-    b.add_argument('--steps', type=int, default=25, help='DDIM steps of each half, in the validation search and the test run alike (default: 25)')
-    b.add_argument('--solver', default='ddim', choices=SOLVERS, help="the encode-decode methods' solver: ddim (the paper's) or dpm++2m (second order, same network calls) (default: ddim)")
+    b.add_argument('--steps', type=int, default=None, help=f'steps of each half of the encode-decode methods, in the validation search and the test run alike (default: {PROTOCOL.steps})')
+    b.add_argument('--solver', default=None, choices=SOLVERS, help=f"the encode-decode methods' solver: ddim (the paper's) or dpm++2m (second order, same network calls; bench/bench_nfe.py) (default: {PROTOCOL.solver})")
     b.add_argument('--seeds', type=int, default=1, help='train everything with this many seeds and report mean ± std across them (default: 1)')
     b.add_argument('--eval-every', type=int, default=EVAL_EVERY, help='score (and choose L and s on) one slice in this many of each validation and test subject; '
                    f'its NIfTI maps hold the scored slices only, `diffad detect` maps every slice (default: {EVAL_EVERY}; 1: every slice)')
