@@ -205,6 +205,7 @@ class Protocol:
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
     attributions:tuple = ('gradient', 'integrated_gradients', 'expected_gradients') # attribution maps in the table
     references:int = 64 # training slices drawn as the background of expected gradients
+    ig_start:int = 16 # integrated gradients' points are doubled from this many until the map of 16 validation slices moves by < 10 % (`choose_ig_steps`): on the shipped classifiers 16 points moved the 32-point map by 1–9 % on six of eight (bench/bench_ig_steps.py), so starting at 32 (08's default) would spend twice the gradients on those
     seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
     search_share:float = 0.5 # choosing L and s gets this share of the training minutes: it scores an evenly spaced subset of the validation slices that fits (`choose_on_validation`)
     search_min_slices:int = 16 # but never fewer validation slices than this
@@ -212,7 +213,7 @@ class Protocol:
     solver:str = 'dpm++2m' # their solver: bench/bench_nfe.py on the phantom's validation slices (each setting at its own s) put DPM-Solver++(2M) at 10 steps level with DDIM at 25 (tumour -0.015 Dice*, MS +0.023) at 2/5 of the calls, and above DDIM at 10 on tumours (+0.056; MS -0.018)
 
 PROTOCOL = Protocol()
-EVAL_EVERY = 3  # benchmark and demo score one slice in 3 of each validation and test subject: a third of the time; bench/bench_eval_every.py shows the metrics move by at most a quarter of their 95 % interval's half-width
+EVAL_EVERY = 3  # benchmark and demo score one slice in 3 of each validation and test subject: a third of the time; bench/bench_eval_every.py shows the metrics move by at most a quarter of their 95 % interval's half-width; one in 6 moved MS metrics by up to 0.94 of it (2026-12-02), so 3 stays
 
 # %% ../nbs/11_benchmark.ipynb #6d9d0329
 def slice_settings(cfg:dict) -> SliceSettings:
@@ -514,10 +515,11 @@ def choose_ig_steps(
     device=None,
     n:int=16, # the validation slices with the most lesion that the check runs on
     most:int=1024, # the largest number of points tried
+    start:int=32, # the first number of points tried (`PROTOCOL.ig_start` in the benchmark)
 ) -> dict: # classifier (a `CLASSIFIERS` key) -> `converged_ig_steps`' result: 'steps', 'changes', 'converged'
     "How many points Integrated Gradients needs on each classifier of `nets`, checked on validation slices (`converged_ig_steps`, 08)."
     x = torch.stack([torch.as_tensor(val[i]['image']) for i in most_lesion(val, min(n, len(val)))]).to(default_device(device))
-    return {c: converged_ig_steps(getattr(nets, c), x, most=most) for c in CLASSIFIERS if getattr(nets, c) is not None}
+    return {c: converged_ig_steps(getattr(nets, c), x, start=start, most=most) for c in CLASSIFIERS if getattr(nets, c) is not None}
 
 # %% ../nbs/11_benchmark.ipynb #2769f290
 def benchmark_cohort(
@@ -577,7 +579,7 @@ def benchmark_cohort(
     chosen = _timed(out / 'seconds.json', 'choose L and s', lambda: _choices(out / 'choices.json', lambda: choose_on_validation(
         nets, val, levels, P.scales, steps, P.extend, batch, dev, solver=solver, seconds=P.search_share * minutes * 60, min_slices=P.search_min_slices)))
     refs = torch.stack([train[int(i)]['image'] for i in torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:P.references]]).to(dev)
-    ig = _timed(out / 'seconds.json', 'check IG points', lambda: _choices(out / 'ig_steps.json', lambda: choose_ig_steps(nets, val, dev))) if 'integrated_gradients' in P.attributions else {}
+    ig = _timed(out / 'seconds.json', 'check IG points', lambda: _choices(out / 'ig_steps.json', lambda: choose_ig_steps(nets, val, dev, start=P.ig_start))) if 'integrated_gradients' in P.attributions else {}
     methods = detectors(nets, level, steps, {m: c['scale'] for m, c in chosen.items() if 'scale' in c}, P.attributions, refs,
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver, ig_steps={c: v['steps'] for c, v in ig.items()})
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
@@ -592,8 +594,12 @@ def benchmark_cohort(
                 + (" — at the edge of the searched grid" if clean['at_edge'] else "")
                 + (f"; it ties with λ = {', '.join(f'{l:g}' for l in clean['tied'] if l != clean['lam'])}: at this budget the search cannot tell them apart, "
                    "and the first one tried is kept" if len(clean.get('tied', ())) > 1 else ""))
-    if ig: edge.append("Integrated gradients' points, doubled from 32 until the map of 16 validation slices moved by less than 10 % (`converged_ig_steps`): "
+    if ig: edge.append(f"Integrated gradients' points, doubled from {P.ig_start} until the map of 16 validation slices moved by less than 10 % (`converged_ig_steps`): "
                        + ', '.join(f"{CLASSIFIERS[c]} {v['steps']}" + ('' if v['converged'] else ' (not converged: the map still moved at the most points tried)') for c, v in ig.items()))
+    if 'expected_gradients' in P.attributions:
+        edge.append("Expected gradients draw 16 references per slice (and 16 positions on each path): a Monte-Carlo estimate whose map still moves "
+                    "when the references are doubled (on the shipped classifiers its pooled Dice* still moved, either way, between 16 and 64 references: "
+                    "bench/bench_ig_steps.py --expected), so its rows are that estimate's, not the converged method's")
     edge += small_test_notes(rows[0]['metrics'])
     secs = json.loads((out / 'seconds.json').read_text())
     edge += tie_notes(chosen)

@@ -83,6 +83,7 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     assert cl['dice_star'] == max(cl['search'].values()) and f"λ = {cl['lam']:g}" in by['attribution gradient (constrained, clean)']['validation']
     ig = res['settings']['ig_steps']   # integrated gradients' points, checked per classifier on validation slices, in each IG row
     assert sec['check IG points'] > 0   # and what the check cost
+    assert all(min(map(int, v['changes'])) == PROTOCOL.ig_start for v in ig.values())   # doubled from the protocol's start
     assert set(ig) == {'plain', 'constrained', 'clean_constrained'} and all(by[f"attribution integrated_gradients ({c})"]['ig_points'] == ig[k]['steps']
                                                                             for k, c in (('plain', 'plain'), ('clean_constrained', 'constrained, clean')))
     assert sec['prepare'] > 0 and sec['choose L and s'] > 0 and set(sec['train']) >= {'diffusion', 'refiner'} and all(v > 0 for v in sec['train'].values())
