@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_benchmark.ipynb #440c4769
 from __future__ import annotations
-import itertools, json, math, platform, re, shutil, sys, time
+import inspect, itertools, json, math, platform, re, shutil, sys, time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -34,7 +34,7 @@ __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHAN
            'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'tie_notes', 'choose_ig_steps',
            'benchmark_cohort', 'guidance_shift', 'search_passes', 'search_slices', 'choose_on_validation',
            'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
-           'compare', 'phantom_demo']
+           'paired', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -597,7 +597,8 @@ def benchmark_cohort(
     if ig: edge.append(f"Integrated gradients' points, doubled from {P.ig_start} until the map of 16 validation slices moved by less than 10 % (`converged_ig_steps`): "
                        + ', '.join(f"{CLASSIFIERS[c]} {v['steps']}" + ('' if v['converged'] else ' (not converged: the map still moved at the most points tried)') for c, v in ig.items()))
     if 'expected_gradients' in P.attributions:
-        edge.append("Expected gradients draw 16 references per slice (and 16 positions on each path): a Monte-Carlo estimate whose map still moves "
+        eg = inspect.signature(attribution_detect).parameters['k'].default   # the references `detector` leaves at attribution_detect's default
+        edge.append(f"Expected gradients draw {eg} references per slice (and {eg} positions on each path): a Monte-Carlo estimate whose map still moves "
                     "when the references are doubled (on the shipped classifiers its pooled Dice* still moved, either way, between 16 and 64 references: "
                     "bench/bench_ig_steps.py --expected), so its rows are that estimate's, not the converged method's")
     edge += small_test_notes(rows[0]['metrics'])
@@ -780,14 +781,22 @@ def phantom_benchmark(
         rows = rows[:1] + mrows + rows[1:]
     return compare_rows(rows, out)
 
+def paired(
+    rows:list[dict], out:str|Path, # benchmark rows and their results folder
+    a:str, b:str, # two methods of the rows
+    cohort:str|None=None,
+) -> dict: # `paired_difference` of a over b: {metric: {'diff', 'ci', 'better'}}
+    "Method `a` against method `b` on every metric: paired bootstrap over the test subjects (`paired_difference`, 06)."
+    rs = {r['method']: r for r in rows if cohort is None or r['cohort'] == cohort}
+    return paired_difference(load_evaluation(rs[a], out), load_evaluation(rs[b], out))
+
 def compare(
     rows:list[dict], out:str|Path, # benchmark rows and their results folder
     a:str, b:str, # two methods of the rows
     metric:str='dice_star', cohort:str|None=None,
 ) -> str:
     "One clause: method `a` against method `b` on `metric` (paired 95 % CI over the test subjects), e.g. for a notebook's reading."
-    rs = {r['method']: r for r in rows if cohort is None or r['cohort'] == cohort}
-    d = paired_difference(load_evaluation(rs[a], out), load_evaluation(rs[b], out))[metric]
+    d = paired(rows, out, a, b, cohort)[metric]
     how = {True: 'better than', False: 'worse than', None: 'not distinguishable from'}[d['better']]
     return f"{a} is {how} {b} on {_SHORT.get(metric, metric)} ({d['diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])"
 
