@@ -23,6 +23,7 @@ from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect, converged_ig_steps
 from .combined import masked_detect, fused_detect
 from .refine import refine_detect
+from .unet import Conditioned
 from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
 
 # %% auto #0
@@ -148,6 +149,8 @@ def detector(
     if name == 'reconstruction': d = dict(d, scale=0.)
     elif name != 'partial-diffusion': d = dict(d, classifier='plain' if name == 'wolleb' else 'constrained', scale=scale)
     if name != 'partial-diffusion' and solver != 'ddim': d = dict(d, solver=solver)
+    if isinstance(m, Conditioned):   # Wolleb et al.'s class-conditional model, sampled with the healthy label: it learnt from the slice labels, whatever the method
+        return Detector(name, fn, dict(d, diffusion='class-conditional'), 'slice labels' if spec.supervision == 'none' else spec.supervision, name)
     return Detector(name, fn, d, spec.supervision, name)
 
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
@@ -653,13 +656,16 @@ def choose_on_validation(
     solver:str='ddim', # the encode–decode solver: the test run's
     seconds:float|None=None, # the search's time budget: its slices are thinned to fit it (`search_slices`), and no grid grows past it; None: every slice, no limit
     min_slices:int=16, # with `seconds`, never fewer validation slices than this
+    methods:tuple|None=None, # only these methods (default: every one the networks allow)
 ) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual', 'slices', 'tied'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
+    if methods is not None and set(methods) - set(GUIDED + ('reconstruction', 'partial-diffusion')):
+        raise ValueError(f"methods: no L or s to choose for {sorted(set(methods) - set(GUIDED + ('reconstruction', 'partial-diffusion')))}")
     out, memo, t0 = {}, Memo(), time.perf_counter()  # one DDIM encoding per batch and L, shared by every scale and method
     bounds = (steps - 1, nets.schedule.T - 1)  # L can go no lower (each half takes `steps` DDIM steps) or higher
     until = None if seconds is None else t0 + seconds
     if seconds is not None:
-        guided = [m for m in GUIDED if not nets.missing(METHODS[m].needs)]
+        guided = [m for m in GUIDED if not nets.missing(METHODS[m].needs) and (methods is None or m in methods)]
         if guided:   # a pilot: one guided encode–decode of a few slices gives the seconds per slice of one pass
             pilot = torch.stack([torch.as_tensor(val[i]['image']) for i in range(min(4, len(val)))]).to(default_device(device))
             detector(guided[0], nets, levels[len(levels) // 2], steps, scales[0], solver=solver)(pilot)
@@ -667,7 +673,7 @@ def choose_on_validation(
             val = search_slices(val, (t0 + seconds - time.perf_counter()) / (per_pass * search_passes(len(guided), len(levels), len(scales))), min_slices)
     n = len(val)
     for m in GUIDED + ('reconstruction', 'partial-diffusion'):
-        if nets.missing(METHODS[m].needs): continue
+        if nets.missing(METHODS[m].needs) or (methods is not None and m not in methods): continue
         if m in GUIDED:  # s searched (and extended) at every L; L extended past its grid's edge while the best L sits there
             per, best = {}, lambda: max(per, key=lambda L: per[L][1][per[L][0]])
             search = lambda L: select_on_validation(lambda s: detector(m, nets, L, steps, s, memo=memo, solver=solver), val, list(scales), batch, device, progress, extend=extend, until=until)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 import diffad
-from .core import write_json, default_device
+from .core import write_json, default_device, seed_everything
 from .phantom import REALISTIC_SHAPE, make_cohort
 from .data import NORMS, DataError, SliceDataset, SliceSettings, build_slice_caches, cache_nifti_cohort, detect_layout, find_subjects, split_subjects
 from .schedules import NoiseSchedule, eps_loss
@@ -42,8 +42,12 @@ def run_config(kind:str, ds, model:dict, schedule:str='linear', T:int=1000) -> d
     return dict(kind=kind, in_ch=int(ds[0]['image'].shape[0]), model=dict(model), schedule=schedule, T=T,
                 slices=dict(ds.meta['settings']))
 
-def build_model(cfg:dict) -> nn.Module:
+def build_model(
+    cfg:dict, # a run configuration (`run_config`, or a checkpoint's)
+    seed:int|None=None, # draw the initial weights from this seed; None: from the global RNG as it stands
+) -> nn.Module:
     "The (untrained) network a run configuration describes."
+    if seed is not None: seed_everything(seed)
     if cfg['kind'] == 'diffusion': return UNet(in_ch=cfg['in_ch'], **cfg['model'])
     if cfg['kind'] == 'classifier': return EncoderClassifier(in_ch=cfg['in_ch'], n_classes=2, **cfg['model'])
     if cfg['kind'] == 'dae': return UNet(in_ch=cfg['in_ch'], **cfg['model'])  # called at t = 0
@@ -110,7 +114,7 @@ def train_run(
     if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
     loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form, normalise, brain, conditional)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
-    tr = Trainer(build_model(cfg), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
+    tr = Trainer(build_model(cfg, seed), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
                  device=device, seed=seed, config=cfg)
     if not resume_run(tr, ckpt) and init is not None:
         src, _, icfg = load_run_model(init, kind)
@@ -158,7 +162,7 @@ def train_refiner(
                **({'data': dict(data)} if data else {}), **({'slices': dict(slices)} if slices else {}))
     ds = torch.utils.data.TensorDataset(pairs['x'], pairs['recon'], pairs['mask'])
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
-    tr = Trainer(build_model(cfg), refiner_loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
+    tr = Trainer(build_model(cfg, seed), refiner_loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
                  device=device, seed=seed, config=cfg)
     resume_run(tr, ckpt)
     return tr.fit(steps=steps, minutes=minutes, progress=progress)

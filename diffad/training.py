@@ -313,7 +313,7 @@ class Trainer:
                  ckpt_seconds:float|None=None, # also save when this many seconds have passed since the last save
                  cbs:list=(), # `Callback`s
                  device:str|torch.device|None=None, # default: `default_device()` (`cuda:LOCAL_RANK` under torchrun)
-                 seed:int|None=0, # seed for all RNGs (plus the rank); `None` leaves them alone
+                 seed:int|None=0, # seed for all RNGs (plus the rank) from here on; `None` leaves them alone. The model was built before: seed its initial weights yourself (`runs.build_model(cfg, seed)` does)
                  config:dict|None=None): # plain values stored in checkpoints (e.g. the model's hyperparameters)
         self.device = setup_distributed(device)
         self.rank, self.world_size = get_rank(), get_world_size()
