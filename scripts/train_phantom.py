@@ -20,9 +20,9 @@ segmentation UNet on slice / pseudo-healthy pairs): one per pathology, trained o
 in the healthy training slices of both cohorts plus every annotated training slice of that pathology,
 and one on the synthetic anomalies alone; and the learned unsupervised baseline, Kascenas et al.'s
 denoising autoencoder (the same UNet at t = 0, trained on the healthy training slices of both cohorts
-to remove coarse noise); and, not shipped yet, Wolleb et al.'s class-conditional diffusion model (`--conditional`,
+to remove coarse noise); and Wolleb et al.'s class-conditional diffusion model (`--steps-conditional`,
 `07_wolleb`), fine-tuned from the first one with a zero label embedding, beside its control fine-tuned for the same
-steps without the labels; and, not shipped yet either, the healthy model as Behrendt et al. train it (`--steps-healthy_scratch`):
+steps without the labels; and, not shipped yet, the healthy model as Behrendt et al. train it (`--steps-healthy_scratch`):
 from scratch on the healthy training slices only, for as many steps as the fine-tuned one had in all (5000 + 875). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
@@ -45,7 +45,7 @@ from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_m
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=5875)  # about the shipped networks' (see their configs); 'conditional' and 'healthy_scratch' are not shipped yet
+             conditional=875, healthy_scratch=5875)  # about the shipped networks' (see their configs); 'healthy_scratch' is not shipped yet
 STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1)  # networks per stage
 COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.)  # relative cost of a step (for --minutes)
 
