@@ -659,8 +659,8 @@ def choose_on_validation(
     methods:tuple|None=None, # only these methods (default: every one the networks allow)
 ) -> dict: # method -> {'level', 'scale', 'dice_star', 'search': {L: {s: Dice*}}, 'at_edge', 'level_at_edge', 'guidance_shift', 'unguided_residual', 'slices', 'tied'}
     "L (and s) of every method that has them, each chosen by pooled validation Dice* at the test run's step count; both grids grow past an edge (L within [steps − 1, T − 1])."
-    if methods is not None and set(methods) - set(GUIDED + ('reconstruction', 'partial-diffusion')):
-        raise ValueError(f"methods: no L or s to choose for {sorted(set(methods) - set(GUIDED + ('reconstruction', 'partial-diffusion')))}")
+    choosable = GUIDED + ('reconstruction', 'partial-diffusion')   # the methods with an L (and an s) to choose
+    if methods is not None and set(methods) - set(choosable): raise ValueError(f"methods: no L or s to choose for {sorted(set(methods) - set(choosable))}")
     out, memo, t0 = {}, Memo(), time.perf_counter()  # one DDIM encoding per batch and L, shared by every scale and method
     bounds = (steps - 1, nets.schedule.T - 1)  # L can go no lower (each half takes `steps` DDIM steps) or higher
     until = None if seconds is None else t0 + seconds
@@ -672,7 +672,7 @@ def choose_on_validation(
             per_pass = (time.perf_counter() - t0) / 2 / len(pilot)
             val = search_slices(val, (t0 + seconds - time.perf_counter()) / (per_pass * search_passes(len(guided), len(levels), len(scales))), min_slices)
     n = len(val)
-    for m in GUIDED + ('reconstruction', 'partial-diffusion'):
+    for m in choosable:
         if nets.missing(METHODS[m].needs) or (methods is not None and m not in methods): continue
         if m in GUIDED:  # s searched (and extended) at every L; L extended past its grid's edge while the best L sits there
             per, best = {}, lambda: max(per, key=lambda L: per[L][1][per[L][0]])
