@@ -74,7 +74,7 @@ def path_attribution(
     weights:Tensor, # (S,) weights w_s of the points
     target:int|Tensor, # target class, for the whole batch or (B,) one per sample
     t:Tensor|None=None, # (B,) or scalar time steps for a time-conditioned classifier
-    chunk:int=8, # path points per forward pass
+    chunk:int=2, # path points per forward pass
     create_graph:bool=False, # keep the graph: the result is differentiable
 ) -> Tensor: # (B,C,H,W)
     "Σ_s w_s (x − r_s) ⊙ ∇f_target(r_s + α_s (x − r_s)): Integrated and Expected Gradients."
@@ -114,7 +114,7 @@ def integrated_gradients(
     baseline:float|Tensor|None=None, # x', broadcastable to x; `None`: zeros
     steps:int=32, # quadrature points S
     method:str='gausslegendre', # see `ig_nodes`
-    chunk:int=8, # path points per forward pass (chunk·B images)
+    chunk:int=2, # path points per forward pass (chunk·B images)
     create_graph:bool=False, # keep the graph: the result is differentiable
 ) -> Tensor: # (B,C,H,W); sums to ≈ f(x) − f(x') per sample
     "Integrated Gradients of the target logit from `baseline` to `x`."
@@ -148,7 +148,7 @@ def expected_gradients(
     references:Tensor|None=None, # (N,C,H,W) background set; `None`: the other images of the batch
     k:int=8, # references (and α) per sample
     generator:torch.Generator|None=None, # for reproducible draws
-    chunk:int=8, # path points per forward pass (chunk·B images)
+    chunk:int=2, # path points per forward pass (chunk·B images)
     create_graph:bool=False, # keep the graph: the result is differentiable
 ) -> Tensor: # (B,C,H,W)
     "Expected Gradients: (x − r) ⊙ ∇f(r + α(x − r)) averaged over k references r and α ~ U(0,1)."
