@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """What integrated and expected gradients cost in memory and time, by how many path points go through the
-classifier at once (`chunk`; diffad's default 8, so a batch of 16 slices sends 128 images through the backward pass).
+classifier at once (`chunk`: at chunk 8 a batch of 16 slices sends 128 images through the backward pass; diffad's default is 2 since this bench).
 
     python bench/bench_attr_memory.py [--chunks 2 4 8 16] [--batch 16] [--steps 32] [--k 16] [--classifier clean]
 
@@ -12,6 +12,7 @@ relative). `diffad benchmark`'s peak (issue 19: target under 2 GB) includes thes
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
+from common import load_line
 
 def one(a) -> dict:
     "In this process: load, then one attribution at `a.chunk`; the peak memory it added (GB) and its seconds."
@@ -49,7 +50,7 @@ if __name__ == '__main__':
         a.method, a.chunk = a.one[0], int(a.one[1])
         print(json.dumps(one(a))); sys.exit()
     import torch
-    print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; classifier {a.classifier}, {a.batch} slices, {a.threads} threads')
+    print(load_line('before') + f'; classifier {a.classifier}, {a.batch} slices, {a.threads} threads')
     print('| method | chunk | images per pass | peak added (GB) | × chunk 8 | seconds | × chunk 8 | map = chunk 8 |\n|---|---|---|---|---|---|---|---|')
     with tempfile.TemporaryDirectory() as tmp:
         for m in ('integrated_gradients', 'expected_gradients'):
@@ -64,4 +65,4 @@ if __name__ == '__main__':
                 A = torch.load(Path(tmp) / f'{m}_{c}.pt')
                 same = bool(((A - ref).abs().sum() / ref.abs().sum()) < 1e-5)
                 print(f"| {m} | {c} | {c * a.batch} | {r['added_gb']:.2f} | {r['added_gb'] / res[8]['added_gb']:.2f} | {r['seconds']:.1f} | {r['seconds'] / res[8]['seconds']:.2f} | {same} |")
-    print(f'load average after: {os.getloadavg()[0]:.2f}')
+    print(load_line('after'))

@@ -6,38 +6,19 @@ slices scored, seconds and network evaluations (NFE) per slice.
 
 A phantom tumour cohort of `--subjects` subjects is written by `diffad synth` (its defaults: realistic, a fifth
 healthy), then `diffad benchmark --image-size 64 --minutes M` runs on it in its own process (wall time and peak
-memory measured by `os.wait4`). The phases are read back from the run's results.json: preparation, each training
+memory measured by `os.wait4`, `common.measure` as in `bench_product.py`). The phases are read back from the run's results.json: preparation, each training
 stage (its budget and its wall time, pair building included for the refiner), the choice of L and s on the
-validation subjects, and each method's evaluation (validation threshold + test maps). The targets (issue 19, 2 CPU
+validation subjects (its budget, the slices it scored and the grid points each method scored), and each method's evaluation (validation threshold + test maps). The targets (issue 19, 2 CPU
 cores): evaluation time at most the training budget, the whole run at most about 2.5 times it, peak memory under
 2 GB, with the peak reached by the end of each phase (sampled from /proc, Linux only: the phase where it jumps is the
 one that needs it). The machine's load is printed before and after: timings on a busy machine are not comparable.
 """
-import argparse, json, os, subprocess, sys, tempfile, threading, time
+import argparse, json, subprocess, sys, tempfile
 from pathlib import Path
-from diffad.benchmark import slug
+from diffad.benchmark import PROTOCOL, slug
+from common import measure, load_line
 
 TARGET_TOTAL, TARGET_GB = 2.5, 2.0   # the whole run against the training budget; peak memory
-
-def _hwm_gb(pid:int) -> float|None:
-    "The peak resident memory so far (VmHWM, GB) of a running process on Linux; None when it cannot be read."
-    try: return next(int(l.split()[1]) for l in Path(f'/proc/{pid}/status').read_text().splitlines() if l.startswith('VmHWM:')) / 2**20
-    except (OSError, StopIteration, ValueError): return None
-
-def measure(args:list[str], every:float=0.25) -> tuple[float, float, list[tuple[float, float]]]:
-    "Wall seconds and peak RSS (GB) of one command, and its peak so far sampled every `every` s as (epoch seconds, GB); its error output on failure."
-    t0, samples, stop = time.perf_counter(), [], threading.Event()
-    p = subprocess.Popen(args, env=dict(os.environ, DIFFAD_DEVICE='cpu'), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    def sample():
-        while not stop.wait(every):
-            gb = _hwm_gb(p.pid)
-            if gb is not None: samples.append((time.time(), gb))
-    th = threading.Thread(target=sample, daemon=True); th.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    stop.set(); th.join()
-    wall = time.perf_counter() - t0
-    if status: sys.exit(f'{" ".join(args[:2])} failed:\n' + p.stderr.read().decode()[-3000:])
-    return wall, ru.ru_maxrss / 2**20, samples   # ru_maxrss is in KB on Linux
 
 def peak_by(samples:list[tuple[float, float]], t:float|None) -> float|None:
     "The peak memory (GB) reached by epoch time `t` (VmHWM only grows): which phase first needed the peak is where it jumps."
@@ -54,7 +35,10 @@ def phase_table(res:dict, budget_s:float, wall:float, out:Path|None=None) -> lis
         rows.append((f'train {name}', s, f"budget {60 * c.get('minutes', 0):.0f} s, {c.get('step', '?')} steps", end(run and run / f'{name}.done')))
     cl = res['settings'].get('clean_lambda')
     if cl: rows.append(('choose λ, clean constrained (validation scoring)', cl['seconds_scoring'], f"λ = {cl['lam']:g} among {', '.join(cl['search'])}; each trained above", end(run and run / 'clean_lambda.json')))
-    rows.append(('choose L and s (validation)', sec.get('choose L and s'), '', end(out and out / 'choices.json')))
+    ch = res['settings'].get('choices', {})
+    points = ', '.join(f"{m} {sum(len(v) if isinstance(v, dict) else 1 for v in c['search'].values())}" for m, c in ch.items() if 'search' in c)
+    rows.append(('choose L and s (validation)', sec.get('choose L and s'), f"budget {PROTOCOL.search_share * budget_s:.0f} s; {max((c.get('slices', 0) for c in ch.values()), default=0)} slices "
+                 f"(at least {PROTOCOL.search_min_slices}); (L, s) or L points scored: {points or 'none'}", end(out and out / 'choices.json')))
     if 'check IG points' in sec: rows.append(("check integrated gradients' points (validation)", sec['check IG points'], ', '.join(f"{c} {v['steps']}" for c, v in res['settings'].get('ig_steps', {}).items()), end(out and out / 'ig_steps.json')))
     ev = 0.
     for r in res['rows']:
@@ -74,13 +58,15 @@ if __name__ == '__main__':
     p.add_argument('--steps', type=int, default=None, help="steps of each half (default: the benchmark's, PROTOCOL.steps)"); p.add_argument("--eval-every", type=int, default=3)
     p.add_argument('--keep', default=None, help='write the cohort and results here (default: a temporary folder)')
     a = p.parse_args()
-    print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores', flush=True)
+    print(load_line('before'), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(a.keep or tmp); d.mkdir(parents=True, exist_ok=True)
         if not (d / 'cohort').exists():
             subprocess.run(['diffad', 'synth', '--out', str(d / 'cohort'), '--kind', 'tumour', '--subjects', str(a.subjects)], check=True, stdout=subprocess.DEVNULL)
-        wall, gb, samples = measure(['diffad', 'benchmark', '--data', str(d / 'cohort'), '--out', str(d / 'bench'), '--minutes', str(a.minutes),
-                                     '--image-size', '64', '--eval-every', str(a.eval_every)] + (['--solver', a.solver] if a.solver else []) + (['--steps', str(a.steps)] if a.steps else []))
+        m = measure(['diffad', 'benchmark', '--data', str(d / 'cohort'), '--out', str(d / 'bench'), '--minutes', str(a.minutes),
+                                     '--image-size', '64', '--eval-every', str(a.eval_every)] + (['--solver', a.solver] if a.solver else []) + (['--steps', str(a.steps)] if a.steps else []), every=0.25)
+        if m.code: sys.exit(f'diffad benchmark failed:\n{m.stderr}')
+        wall, gb, samples = m.wall, m.peak_gb, m.samples
         res = json.loads((d / 'bench' / 'results.json').read_text())
         budget = 60 * a.minutes
         table = [(name, s, detail, peak_by(samples, f.stat().st_mtime if f else None)) for name, s, detail, f in phase_table(res, budget, wall, d / 'bench')]
@@ -89,4 +75,4 @@ if __name__ == '__main__':
     print(f'| phase | seconds | share of the {budget:.0f}-s budget | peak memory by its end (GB) | detail |\n|---|---|---|---|---|')
     for name, s, detail, peak in table:
         print(f"| {name} | {'-' if s is None else f'{s:.1f}'} | {'-' if s is None else f'{s / budget:.2f}'} | {'-' if peak is None else f'{peak:.2f}'} | {detail} |")
-    print(f'load average after: {os.getloadavg()[0]:.2f}')
+    print(load_line('after'))

@@ -15,7 +15,7 @@ shipped networks at the L and s of `PHANTOM_CHOICES`, `--steps` DDIM steps each 
 
 Ratios in one run, never a timed test; the machine's load is printed before and after.
 """
-import argparse, os, statistics, tempfile, time
+import argparse, statistics, tempfile, time
 from pathlib import Path
 import torch
 from diffad.core import seed_everything
@@ -24,6 +24,7 @@ from diffad.runs import phantom_experiment, shipped_networks
 from diffad.metrics import detect_dataset, evaluate_maps
 from diffad.wolleb import wolleb_detect
 from diffad.benchmark import PHANTOM_CHOICES
+from common import load_line
 
 def per_call(fns:dict, repeats:int) -> dict:
     "Seconds of each function, `repeats` interleaved rounds after one warm-up call each."
@@ -46,7 +47,7 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--every', type=int, default=6); p.add_argument('--steps', type=int, default=10); p.add_argument('--repeats', type=int, default=5)
     a = p.parse_args()
-    print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads')
+    print(load_line('before') + f'; torch {torch.__version__}, {torch.get_num_threads()} threads')
     seed_everything(0)
     cache, split = phantom_experiment(Path(tempfile.gettempdir()) / 'diffad_cache', progress=False)
     nets = shipped_networks('tumour', 'cpu')
@@ -74,4 +75,4 @@ if __name__ == '__main__':
         for name, r in (('fp32', r32), ('bf16', r16)):
             print(f"{kind:10s} {c['level']:4d} {c['scale']:6.1f} {name:>9s} {r['dice_star']:7.3f} {r['s_per_slice']:8.3f} "
                   f"{r['dice_star'] - r32['dice_star']:+8.4f} {r['s_per_slice'] / r32['s_per_slice']:11.2f}")
-    print(f'\nload average after: {os.getloadavg()[0]:.2f}')
+    print('\n' + load_line('after'))

@@ -19,6 +19,7 @@ the faster way to spend the two cores. Run it alone: the load before and after i
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
+from common import load_line
 
 def worker(workload:str, threads:int, slices:int, repeats:int) -> float:
     "Seconds per repeat of one workload in this process, at `threads` threads."
@@ -58,7 +59,7 @@ if __name__ == '__main__':
     a = p.parse_args()
     if a.worker:
         print(json.dumps(dict(seconds=worker(a.worker, a.threads, a.slices, a.repeats)))); sys.exit()
-    print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {a.slices} slices, {a.repeats} timed repeats', flush=True)
+    print(load_line('before') + f'; {a.slices} slices, {a.repeats} timed repeats', flush=True)
     print('| workload | 1 process, 2 threads (slices/s) | 1 process, 1 thread | 2 processes, 1 thread each (together) | 2 processes / 2 threads |')
     print('|---|---|---|---|---|')
     for w in a.workloads:
@@ -67,4 +68,4 @@ if __name__ == '__main__':
         pair = [spawn(w, 1, a) for _ in range(2)]
         both = sum(a.slices / seconds(q) for q in pair)
         print(f'| {w} | {two:.2f} | {one:.2f} | {both:.2f} | {both / two:.2f} |', flush=True)
-    print(f'load average after: {os.getloadavg()[0]:.2f}')
+    print(load_line('after'))
