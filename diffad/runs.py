@@ -22,11 +22,11 @@ from .attribution import ATTRIBUTIONS, FORMS, constrained_loss
 from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
-__all__ = ['SMALL_NET', 'DAE_NOISE', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY', 'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'CLEAN_LAMBDA',
-           'PHANTOM_NORM', 'FILES', 'HOW', 'HOW_NOTE', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule',
-           'run_config', 'build_model', 'resume_run', 'train_run', 'load_run_model', 'train_refiner',
-           'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks', 'Run', 'slice_size',
-           'train_run_refiner']
+__all__ = ['SMALL_NET', 'DAE_NOISE', 'TRAIN_IG_STEPS', 'TRAIN_EG_REFS', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY',
+           'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'CLEAN_LAMBDA', 'PHANTOM_NORM', 'FILES', 'HOW', 'HOW_NOTE',
+           'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run', 'train_run',
+           'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks',
+           'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -65,17 +65,23 @@ def resume_run(
     if old != tr.config: raise ValueError(f"checkpoint {ckpt} was trained with another configuration: {old} (now {tr.config})")
     tr.resume(ckpt); return True
 
-def _classifier_training(noised, lam, attribution, form, normalise=False, brain=False) -> dict:
-    "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier)."
+TRAIN_IG_STEPS = 8  # integrated gradients' quadrature points inside a constrained training step (a step costs about this many gradient constraints)
+TRAIN_EG_REFS = 1   # expected gradients' references (and α) per slice inside a training step: one, as Erion et al. train attribution priors and as the authors' released loss does (k_ref=1)
+
+def _classifier_training(noised, lam, attribution, form, normalise=False, brain=False, ig_steps=TRAIN_IG_STEPS, eg_refs=TRAIN_EG_REFS) -> dict:
+    "The configuration entries of a non-default classifier training (none for Wolleb's plain noisy classifier); a path attribution records its points."
     if lam < 0: raise ValueError(f"lam (the constraint's weight λ) must be >= 0, got {lam}")
     if attribution not in ATTRIBUTIONS + ('mix',): raise ValueError(f"attribution must be one of {ATTRIBUTIONS + ('mix',)}, got {attribution!r}")
     if form not in FORMS: raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     guard = {k: True for k, v in (('normalise', normalise), ('brain', brain)) if v}  # recorded only when set: older configurations stay valid
     if guard and not lam: raise ValueError("normalise and brain shape the attribution constraint: give lam > 0")
-    if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form, **guard) if lam else {})))
+    if min(ig_steps, eg_refs) < 1: raise ValueError(f"ig_steps and eg_refs (points of a path attribution in training) must be >= 1, got {ig_steps}, {eg_refs}")
+    paths = {k: v for k, v, uses in (('ig_steps', ig_steps, ('integrated_gradients', 'mix')), ('eg_refs', eg_refs, ('expected_gradients', 'mix'))) if lam and attribution in uses}
+    if not noised or lam: return dict(training=dict(noised=noised, lam=float(lam), **(dict(attribution=attribution, form=form, **guard, **paths) if lam else {})))
     return {}
 
-def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str, normalise:bool=False, brain:bool=False, conditional:bool=False):
+def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution:str, form:str, normalise:bool=False, brain:bool=False, conditional:bool=False,
+              ig_steps:int=TRAIN_IG_STEPS, eg_refs:int=TRAIN_EG_REFS):
     "The training loss of a run: ε-loss (class-conditional: with the slice labels), the denoising autoencoder's coarse-noise loss, the noisy classifier's cross-entropy, or that plus the attribution constraint (08)."
     if kind == 'diffusion' and conditional: return lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'], b['label'].to(b['image'].device).long())
     if kind == 'diffusion': return lambda m, b: eps_loss(m, sched.to(b['image'].device), b['image'])
@@ -83,7 +89,7 @@ def _run_loss(kind:str, sched:NoiseSchedule, noised:bool, lam:float, attribution
     if lam == 0: return lambda m, b: classifier_loss(m, sched.to(b['image'].device), b['image'], b['label'], None, noised)
     def constrained(m, b):
         xt, t = noised_input(sched.to(b['image'].device), b['image'], None, noised)
-        return constrained_loss(m, xt, b['label'], t, lam, attribution, form, normalise=normalise, brain=b['brain'] if brain else None)
+        return constrained_loss(m, xt, b['label'], t, lam, attribution, form, normalise=normalise, brain=b['brain'] if brain else None, steps=ig_steps, k=eg_refs)
     return constrained
 
 # %% ../nbs/10b_runs.ipynb #a726d017
@@ -101,18 +107,19 @@ def train_run(
     init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
     ckpt_seconds:float=60., # also checkpoint after this many seconds without one
     conditional:bool=False, # diffusion: class-conditional on the slice labels, as Wolleb et al.'s released flags train it (sample it with `Conditioned`)
+    ig_steps:int=TRAIN_IG_STEPS, eg_refs:int=TRAIN_EG_REFS, # classifier constrained on integrated / expected gradients (or 'mix'): their points per training step
 ) -> Trainer:
     "Train (or resume) a diffusion model, a coarse-noise denoising autoencoder or a (noisy, optionally attribution-constrained) classifier on `ds`."
     if len(ds) == 0: raise ValueError(f"train_run: no training slice for the {kind} model ({ds!r})")
     cfg = run_config(kind, ds, model or SMALL_NET, schedule, T)
     if kind not in ('diffusion', 'classifier', 'dae'): raise ValueError(f"kind must be 'diffusion', 'classifier' or 'dae', got {kind!r}")
-    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form, normalise, brain))
+    if kind == 'classifier': cfg.update(_classifier_training(noised, lam, attribution, form, normalise, brain, ig_steps, eg_refs))
     elif kind == 'dae': cfg['noise'] = dict(DAE_NOISE)
     elif not noised or lam: raise ValueError("noised and lam apply to classifiers only")
     if conditional and kind != 'diffusion': raise ValueError(f"conditional applies to diffusion models only, not to a {kind} model")
     if conditional: cfg['model'] = dict(cfg['model'], num_classes=2)
     if init is not None: cfg['init'] = dict(file=Path(init).name, step=int(load_checkpoint(init).get('step', 0)))
-    loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form, normalise, brain, conditional)
+    loss = _run_loss(kind, make_schedule(schedule, T), noised, lam, attribution, form, normalise, brain, conditional, ig_steps, eg_refs)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) > batch_size)
     tr = Trainer(build_model(cfg, seed), loss, dl, lr=lr, ema_decay=ema_decay, ckpt_path=ckpt, ckpt_every=200, ckpt_seconds=ckpt_seconds,
                  device=device, seed=seed, config=cfg)

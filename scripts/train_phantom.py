@@ -23,7 +23,11 @@ denoising autoencoder (the same UNet at t = 0, trained on the healthy training s
 to remove coarse noise); and Wolleb et al.'s class-conditional diffusion model (`--steps-conditional`,
 `07_wolleb`), fine-tuned from the first one with a zero label embedding, beside its control fine-tuned for the same
 steps without the labels; and, not shipped yet, the healthy model as Behrendt et al. train it (`--steps-healthy_scratch`):
-from scratch on the healthy training slices only, for as many steps as the fine-tuned one had in all (5000 + 875). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+from scratch on the healthy training slices only, for as many steps as the fine-tuned one had in all (5000 + 875). Also not shipped yet: Wargnier-Dauchelle et al.'s clean classifier
+constrained on the other attributions (`--steps-clean_constrained_eg`, `_mix`, `_ig`: expected gradients, the paper's mix of
+gradient / integrated / expected gradients, integrated gradients), each fine-tuned from the same plain clean classifier for
+as many steps at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradient), with `TRAIN_EG_REFS` references and
+`TRAIN_IG_STEPS` points per training step (`10b_runs`). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
@@ -45,9 +49,10 @@ from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_m
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=5875)  # about the shipped networks' (see their configs); 'healthy_scratch' is not shipped yet
-STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1)  # networks per stage
-COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.)  # relative cost of a step (for --minutes)
+             conditional=875, healthy_scratch=5875, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=CLEAN_STEPS)  # about the shipped networks' (see their configs); the last four are not shipped yet
+STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
+COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
+            clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
 
 def export(ckpt:Path, out:Path, budget:dict):
     "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
@@ -107,6 +112,12 @@ if __name__ == '__main__':
         stage('clean_constrained', f'classifier_{k}_clean_constrained', lambda n, m: train_run(
             'classifier', train(k), runs / f'classifier_{k}_clean_constrained.pt', n, m, lr=lr['classifier_clean_constrained'], noised=False,
             lam=CLEAN_LAMBDA[k], **PROTOCOL.clean_constraint, init=runs / f'classifier_{k}_clean.pt', **kw))
+    clean_start = lambda k: runs / f'classifier_{k}_clean.pt' if (runs / f'classifier_{k}_clean.pt').exists() else assets / f'phantom_classifier_{k}_clean.pt'   # the run's, else the shipped one
+    for tag, attribution in (('eg', 'expected_gradients'), ('mix', 'mix'), ('ig', 'integrated_gradients')):   # their constraint on the other attributions (08): same λ, start, steps
+        for k in ('tumour', 'ms') if steps[f'clean_constrained_{tag}'] else ():
+            stage(f'clean_constrained_{tag}', f'classifier_{k}_clean_constrained_{tag}', lambda n, m: train_run(
+                'classifier', train(k), runs / f'classifier_{k}_clean_constrained_{tag}.pt', n, m, lr=lr['classifier_clean_constrained'], noised=False,
+                lam=CLEAN_LAMBDA[k], **dict(PROTOCOL.clean_constraint, attribution=attribution), init=clean_start(k), **kw))
     if steps['healthy']:  # from the run's diffusion model if it is here, else from the shipped one
         init = runs / 'diffusion.pt' if (runs / 'diffusion.pt').exists() else assets / 'phantom_diffusion.pt'
         stage('healthy', 'diffusion_healthy', lambda n, m: train_run('diffusion', train('tumour', 'ms', label=0), runs / 'diffusion_healthy.pt', n, m,
