@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar, master_bar
 import diffad
-from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device, count_evaluations
+from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device, default_batch, call_in_chunks, count_evaluations
 from .phantom import MODALITIES, make_cohort
 from .data import detect_layout, find_subjects, load_subject, read_volume, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
 from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_maps, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
@@ -284,7 +284,7 @@ def run_benchmark(
     split:dict, # {'val': [ids], 'test': [ids]}
     out:str|Path, # results folder
     cohort:str='cohort', # the cohort's name in the table (e.g. the pathology)
-    batch_size:int=16, device=None,
+    batch_size:int|None=None, device=None, # None: `default_batch` (16 on a CPU), `default_device`
     write_maps:bool=True, # NIfTI maps of the test subjects under out/maps/<cohort>/<method>/
     progress:bool=True,
     tuned:dict|None=None, # label -> what else was chosen, and on which masks, e.g. 'L and s on the same subjects'
@@ -451,7 +451,7 @@ def choose_clean_lambda(
     minutes:float, # the stage's budget: the first grid's λ share it evenly, and a λ past an edge costs as much again
     train:Callable, # (λ, checkpoint, minutes) -> `Trainer`: the classifier constrained at λ, e.g. fine-tuned from the run's plain one
     lams:tuple=(0.1, 1., 10.), # the grid (`PROTOCOL.clean_lams`)
-    extend:int=4, batch:int=16, device=None,
+    extend:int=4, batch:int|None=None, device=None,
 ) -> dict: # 'lam', 'dice_star', 'search' {λ: Dice*}, 'at_edge', 'tied' (every λ with the best score), 'slices', 'minutes_each', 'seconds_scoring'; recorded in the run's `clean_lambda.json`
     "Wargnier-Dauchelle et al.'s clean constrained classifier at the λ chosen on validation, as 08 chooses it: one classifier per λ, the grid grown past an edge."
     f = run.folder / 'clean_lambda.json'
@@ -531,7 +531,7 @@ def benchmark_cohort(
     layout:str='auto', # 'auto', 'brats2020', 'brats2023' or 'folder'
     minutes:float=30., # training budget, all networks together
     image_size:int=64, level:int=500, steps:int|None=None, # slice size; the refiner's L; steps of each half (validation search and test alike; default: the protocol's)
-    batch:int=16, device:str|None=None,
+    batch:int|None=None, device:str|None=None, # slices per mapping batch (None: `default_batch`, 16 on a CPU); the networks train at their own
     patterns:dict|None=None, # the 'folder' layout's file patterns
     annotated:int=0, # refiner: training subjects whose masks it learns from, besides synthetic anomalies (0: none)
     protocol:Protocol=PROTOCOL,
@@ -575,7 +575,7 @@ def benchmark_cohort(
         stage('diffusion_healthy', 'diffusion', healthy_train, init=run.ckpt('diffusion'))
         for name in ('refiner', 'refiner_control'):   # the control: the same network, pairs and budget on the slice alone
             _train_stage(run, name, B[name] * minutes, lambda minutes: train_run_refiner(
-                run, cache, split, annotated, True, level, steps, minutes=minutes, batch=batch, lr=L[name], device=dev, control=name == 'refiner_control'))
+                run, cache, split, annotated, True, level, steps, minutes=minutes, lr=L[name], device=dev, control=name == 'refiner_control'))
     else: print('benchmark: no healthy training slice, so no denoising autoencoder, no healthy diffusion model and no refiner: '
                 'dae, pseudo-healthy-residual, refine and refine-control are left out', file=sys.stderr)
     nets = run.networks(('diffusion', 'plain', 'constrained', 'clean_constrained') + (('dae', 'healthy', 'refiner', 'refiner_control') if refine else ()), device=dev)
@@ -622,13 +622,13 @@ GUIDED = ('wolleb', 'combined', 'masked')  # the methods with a guidance scale o
 def guidance_shift(
     guided:Callable, unguided:Callable, # detectors whose results hold 'recon': x̂ guided, and x̂ with s = 0 from the same encoding
     ds, # slices (e.g. the validation subjects')
-    batch_size:int=16, device=None, # None: `default_device()`
+    batch_size:int|None=None, device=None, # None: `default_batch`, `default_device()`
 ) -> dict: # 'shift': mean over brain voxels of Σ_c|x̂_guided − x̂_unguided|; 'residual': the same of Σ_c|x − x̂_unguided|, its scale
     "How far guidance moves the decode away from the unguided one: a guide that no longer guides shows a shift near 0."
-    s = r = n = 0.; device = default_device(device)
-    for b in torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False):
+    s = r = n = 0.; device = default_device(device); size = batch_size or default_batch(device)
+    for b in torch.utils.data.DataLoader(ds, batch_size=size, shuffle=False):
         x, brain = b['image'].to(device), b['brain'].to(device)
-        g, u = guided(x)['recon'], unguided(x)['recon']
+        (g, size), (u, size) = call_in_chunks(lambda c: guided(c)['recon'], x, size), call_in_chunks(lambda c: unguided(c)['recon'], x, size)
         s += ((g - u).abs().sum(1, keepdim=True) * brain).sum().item()
         r += ((x - u).abs().sum(1, keepdim=True) * brain).sum().item(); n += brain.sum().item()
     return dict(shift=s / max(n, 1.), residual=r / max(n, 1.))
@@ -652,7 +652,7 @@ def choose_on_validation(
     nets:Networks, val, # the networks; the validation `SliceDataset`
     levels:tuple, scales:tuple, # the grids of L and s (s is extended past an edge while the best value sits there)
     steps:int, # DDIM steps of each half: the test run's
-    extend:int=4, batch:int=16, device=None, progress:bool=True,
+    extend:int=4, batch:int|None=None, device=None, progress:bool=True,
     solver:str='ddim', # the encode–decode solver: the test run's
     seconds:float|None=None, # the search's time budget: its slices are thinned to fit it (`search_slices`), and no grid grows past it; None: every slice, no limit
     min_slices:int=16, # with `seconds`, never fewer validation slices than this
@@ -750,7 +750,7 @@ def other_norm_baseline(
     split:dict, out:str|Path, cohort:str, # as `run_benchmark`'s
     layout:str='brats2020', patterns:dict|None=None,
     channel:str|int='flair', modalities:tuple|None=None,
-    batch_size:int=16, device=None,
+    batch_size:int|None=None, device=None,
     every:int=1, # score every `every`-th slice (the run's own, so that the rows score the same slices)
 ) -> list[dict]: # its row
     "The intensity baseline under the other normalisation (`01b_data`) than the run's: how much the baseline owes to it."

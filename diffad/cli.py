@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from fastprogress.fastprogress import progress_bar
 import diffad
-from .core import default_device, show_images, markdown_table, write_json, atomic_write
+from .core import default_device, show_images, markdown_table, write_json, atomic_write, CUDA_BATCH
 from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
@@ -144,7 +144,7 @@ def detect_command(
     data:str|Path, run:str|Path, out:str|Path,
     method:str='wolleb', level:int=500, scale:float=100., steps:int=25,
     split:str='test', # 'train', 'val', 'test' or 'all'
-    layout:str='auto', batch:int=16, device:str|None=None,
+    layout:str='auto', batch:int|None=None, device:str|None=None, # slices per batch (None: `default_batch`: 16 on a CPU, more on CUDA)
     classifier:str|None=None, # classifier file stem in the run (default: the method's)
     attribution:str='gradient', # for attribution, masked and fused
     seed:int=0,
@@ -222,7 +222,9 @@ def add_format(p:argparse.ArgumentParser, default:str|None='auto'):
 def _opts(p:argparse.ArgumentParser, *names:str):
     "Add options shared by several commands, by name."
     for n in names:
-        if n == 'batch': p.add_argument('--batch', type=int, default=16, help='slices per batch (default: 16)')
+        if n == 'batch': p.add_argument('--batch', type=int, default=16, help='slices per training batch (default: 16)')
+        if n == 'map-batch': p.add_argument('--batch', type=int, default=None, help=f'slices per mapping batch: it changes no map, only the speed '
+                                            f'(default: 16 on a CPU, {CUDA_BATCH} on CUDA, halved while the device runs out of memory)')
         if n == 'device': p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, ... (default: $DIFFAD_DEVICE or the best available)')
         if n == 'budget':
             p.add_argument('--minutes', type=float, default=None, help='time budget'); p.add_argument('--steps', type=int, default=None, help='total optimizer steps')
@@ -299,7 +301,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--channel', default='flair', help='the contrast of the intensity baseline (default: flair)')
     b.add_argument('--annotated', type=int, default=0,
                    help="training subjects whose lesion masks the refiner learns from, besides synthetic anomalies (default: 0, none)")
-    _opts(b, 'batch', 'device')
+    _opts(b, 'map-batch', 'device')
     s = sub.add_parser('synth', help='write a phantom cohort as BraTS-layout NIfTI files')
     s.set_defaults(func=_synth)
     s.add_argument('--out', required=True, help='cohort folder to write')
@@ -365,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--channel', default='flair', help='--method intensity: the contrast thresholded (default: flair)')
     d.add_argument('--image-size', type=int, default=None, help="--method intensity: the slice size (default: the run's, else 64)")
     add_format(d)
-    _opts(d, 'batch', 'device')
+    _opts(d, 'map-batch', 'device')
     e = sub.add_parser('evaluate', help='score NIfTI anomaly maps against the cohort\'s masks')
     e.set_defaults(func=_evaluate)
     e.add_argument('--data', required=True); e.add_argument('--maps', required=True)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #1bd7c52a
 from __future__ import annotations
-import contextlib, json, os, random, shutil, time, uuid
+import contextlib, json, os, random, shutil, sys, time, uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['default_device', 'quick_mode', 'seed_everything', 'show_images', 'toy_images', 'markdown_table', 'atomic_write',
-           'write_json', 'Memo', 'count_evaluations']
+__all__ = ['CUDA_BATCH', 'default_device', 'default_batch', 'call_in_chunks', 'quick_mode', 'seed_everything', 'show_images',
+           'toy_images', 'markdown_table', 'atomic_write', 'write_json', 'Memo', 'count_evaluations']
 
 # %% ../nbs/00_core.ipynb #70d34a8c
 def default_device(
@@ -26,6 +26,39 @@ def default_device(
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for (DIFFAD_DEVICE or prefer) but CUDA is not available")
     return dev
+
+# %% ../nbs/00_core.ipynb #fb8cb6e6
+CUDA_BATCH = 256  # slices per inference batch to start from on CUDA (halved on out-of-memory by `call_in_chunks`; not measured on a GPU here)
+
+def default_batch(
+    device:str|torch.device|None=None, # None: `default_device()`
+) -> int:
+    "Slices per batch when mapping (inference only): 16 on a CPU, `CUDA_BATCH` on CUDA."
+    return CUDA_BATCH if default_device(device).type == 'cuda' else 16
+
+def _cat_outputs(outs:list):
+    "One output from the outputs of consecutive chunks: tensors concatenated along the batch, numbers (seconds) summed, dicts key by key."
+    o = outs[0]
+    if isinstance(o, dict): return {k: _cat_outputs([x[k] for x in outs]) for k in o}
+    if isinstance(o, Tensor) and o.dim() > 0: return torch.cat(outs)
+    if isinstance(o, (int, float)) and not isinstance(o, bool): return sum(outs)
+    return o
+
+def call_in_chunks(
+    fn:Callable[[Tensor], object], # a computation on a batch whose output (tensor, or dict of them) is per slice along dim 0
+    x:Tensor, # (B,...) the batch
+    size:int, # the largest chunk to try
+) -> tuple: # fn's output on all of x, and the chunk size that fitted (pass it to the next call)
+    "`fn(x)` in chunks of at most `size` slices, the chunk halved each time CUDA runs out of memory."
+    outs, i = [], 0
+    while i < len(x):
+        try: outs.append(fn(x[i:i + size])); i += size
+        except torch.cuda.OutOfMemoryError:
+            if size == 1: raise
+            size = max(1, size // 2)
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+            print(f'out of device memory: mapping continues {size} slices at a time', file=sys.stderr)
+    return (outs[0] if len(outs) == 1 else _cat_outputs(outs)), size
 
 # %% ../nbs/00_core.ipynb #7933aa74
 def quick_mode(

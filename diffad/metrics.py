@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
-from .core import default_device
+from .core import default_device, default_batch, call_in_chunks
 
 # %% auto #0
 __all__ = ['HEADLINE', 'LOWER_IS_BETTER', 'binary_curve', 'auroc', 'average_precision', 'dice', 'dice_curve', 'best_dice',
@@ -325,20 +325,21 @@ def metrics_row(
 def detect_dataset(
     detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
     ds, # a `SliceDataset` (items: image, label, mask, brain, id, z)
-    batch_size:int=16,
+    batch_size:int|None=None, # slices per batch (None: `default_batch`, 16 on a CPU); halved on CUDA out-of-memory (`call_in_chunks`)
     device:str|torch.device|None=None, # None: `default_device()`
     progress:bool=True,
     parent=None, # a fastprogress `master_bar` to nest the bar of batches in (e.g. one bar per method above it)
 ) -> dict: # maps, masks, brains (N,1,H,W); labels (N,); ids, z (lists); seconds_per_slice
     "Anomaly maps (zero outside the brain) of every slice of `ds`, with what evaluation needs, and the time per slice."
     if len(ds) == 0: raise ValueError(f"detect_dataset: the dataset has no slice ({ds!r})")
-    dl, device = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False), default_device(device)
+    device = default_device(device); size = batch_size or default_batch(device)
+    dl = torch.utils.data.DataLoader(ds, batch_size=size, shuffle=False)
     out = {k: [] for k in ('maps', 'masks', 'brains', 'labels', 'ids', 'z')}
     t0, reused = time.perf_counter(), 0.
     bar = progress_bar(dl, leave=False, parent=parent) if progress else dl
     if progress and parent is not None and hasattr(bar, 'prefix'): bar.prefix = f'{parent.main_bar.comment or ""} batches'  # in a console: what it is, not 'Epoch k/n'
     for b in bar:
-        r = detect(b['image'].to(device))
+        r, size = call_in_chunks(detect, b['image'].to(device), size)   # one call unless the device runs out of memory
         out['maps'].append(r['map'].cpu() * b['brain'])  # maps are zero outside the brain
         reused += r.get('seconds_reused', 0.)  # what work shared with other detectors cost when it was done
         for k, key in (('masks', 'mask'), ('brains', 'brain'), ('labels', 'label')): out[k].append(b[key])
@@ -350,7 +351,7 @@ def evaluate_detector(
     detect:Callable[[Tensor], dict], # detector on a batch: x (B,C,H,W) -> dict with 'map' (B,1,H,W)
     test, # `SliceDataset` (or subset) the metrics are reported on
     val=None, # slices of other subjects to choose the Dice threshold on (None: no thresholded Dice)
-    batch_size:int=16, device:str|torch.device|None=None,
+    batch_size:int|None=None, device:str|torch.device|None=None, # None: `default_batch`, `default_device`
     median:int|None=None, # median-filter size applied before scoring
     progress:bool=True,
     n_boot:int=1000, # bootstrap resamples of the test subjects (0: no confidence intervals)
@@ -370,7 +371,7 @@ def select_on_validation(
     make_detect:Callable, # value -> detector (x -> {'map': ...})
     val, # validation `SliceDataset` (or subset)
     values:list, # candidate values (numbers, for `extend`)
-    batch_size:int=16, device=None, progress:bool=True,
+    batch_size:int|None=None, device=None, progress:bool=True, # None: `default_batch`, `default_device`
     extend:int=0, # at most this many values added geometrically beyond an edge of the grid while the best value sits there
     median:int|None=None, # median-filter size applied before scoring, as the test run will
     bounds:tuple|None=None, # (lowest, highest) value the setting can take (e.g. L in [steps, T−1]): the grid grows no further
