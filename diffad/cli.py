@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from fastprogress.fastprogress import progress_bar
 import diffad
-from .core import default_device, show_images, markdown_table, write_json, atomic_write, CUDA_BATCH
+from .core import default_device, show_images, markdown_table, write_json, atomic_write, cpu_threads, CUDA_BATCH
 from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
@@ -380,7 +380,8 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of the `diffad` command."
     args = parser().parse_args(argv)
     try:
-        if hasattr(args, 'device'): print(f'diffad {args.command}: computing on {default_device(args.device)}', file=sys.stderr)
+        torch.set_num_threads(cpu_threads())   # once, from what this process may use (a container's quota included)
+        if hasattr(args, 'device'): print(f'diffad {args.command}: computing on {default_device(args.device)} ({torch.get_num_threads()} CPU threads)', file=sys.stderr)
         args.func(args)
     except (DataError, ValueError, FileNotFoundError) as e:
         print(f'diffad {args.command}: error: {e}', file=sys.stderr)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #1bd7c52a
 from __future__ import annotations
-import contextlib, json, os, random, shutil, sys, time, uuid
+import contextlib, json, math, os, random, shutil, sys, time, uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['CUDA_BATCH', 'default_device', 'default_batch', 'call_in_chunks', 'quick_mode', 'seed_everything', 'show_images',
-           'toy_images', 'markdown_table', 'atomic_write', 'write_json', 'Memo', 'count_evaluations']
+__all__ = ['CUDA_BATCH', 'default_device', 'default_batch', 'call_in_chunks', 'cpu_threads', 'quick_mode', 'seed_everything',
+           'show_images', 'toy_images', 'markdown_table', 'atomic_write', 'write_json', 'Memo', 'count_evaluations']
 
 # %% ../nbs/00_core.ipynb #70d34a8c
 def default_device(
@@ -59,6 +59,27 @@ def call_in_chunks(
             if torch.cuda.is_available(): torch.cuda.empty_cache()
             print(f'out of device memory: mapping continues {size} slices at a time', file=sys.stderr)
     return (outs[0] if len(outs) == 1 else _cat_outputs(outs)), size
+
+# %% ../nbs/00_core.ipynb #b17a532e
+def cpu_threads(
+    cgroup:str|Path='/sys/fs/cgroup', # where the cgroup files are (a test points it elsewhere)
+) -> int:
+    "CPU threads this process may use: `$DIFFAD_THREADS`, else its CPU affinity capped by a cgroup CPU quota; at least 1."
+    v = os.environ.get('DIFFAD_THREADS')
+    if v:
+        if not v.isdigit() or int(v) < 1: raise ValueError(f"DIFFAD_THREADS must be a positive whole number of threads, got {v!r}")
+        return int(v)
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    cg, quota = Path(cgroup), None
+    try:
+        if (cg / 'cpu.max').exists():                       # cgroup v2: "max 100000" or "<quota> <period>"
+            q, p = (cg / 'cpu.max').read_text().split()[:2]
+            if q != 'max': quota = int(q) / int(p)
+        elif (cg / 'cpu' / 'cpu.cfs_quota_us').exists():    # cgroup v1: -1 when there is no quota
+            q, p = (int((cg / 'cpu' / f).read_text()) for f in ('cpu.cfs_quota_us', 'cpu.cfs_period_us'))
+            if q > 0: quota = q / p
+    except (OSError, ValueError): quota = None              # unreadable: the affinity alone
+    return max(1, min(n, math.ceil(quota)) if quota else n)
 
 # %% ../nbs/00_core.ipynb #7933aa74
 def quick_mode(
