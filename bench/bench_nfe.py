@@ -7,7 +7,7 @@ a few step counts of DDIM and DPM-Solver++(2M), beside the full-step reference.
 
 On the phantom experiment's validation subjects (`diffad.runs.phantom_experiment`; the slice with the most lesion of
 each subject that has one, as `07_wolleb`'s steps table), with the shipped networks at the L and s that `09_combined`
-chose (`PHANTOM_CHOICES`): DDIM with 3, 5, 10, 25 and 50 steps each way, DPM-Solver++(2M) with 3, 5, 10 and 25, and
+chose (`PHANTOM_CHOICES`): DDIM with 3, 5, 10, 20, 25, 50 and 100 steps each way, DPM-Solver++(2M) with 3, 5, 10, 20 and 25, and
 the full-step reference (DDIM over every step of the 1000-step chain from L: L + 1 steps each way). With --factors
 (e.g. 0.33 1 3), each setting, the reference included, gets its own s: the chosen s times each factor, the best
 pooled Dice* kept (the protocol chooses s at the test run's step count, so a setting is judged at its own best s, not
@@ -29,7 +29,7 @@ from diffad.metrics import detect_dataset, evaluate_maps
 from diffad.runs import phantom_experiment, shipped_networks, shipped_model
 from diffad.benchmark import detectors, PHANTOM_CHOICES
 
-RUNS = [('ddim', s) for s in (3, 5, 10, 25, 50)] + [('dpm++2m', s) for s in (3, 5, 10, 25)]
+RUNS = [('ddim', s) for s in (3, 5, 10, 20, 25, 50, 100)] + [('dpm++2m', s) for s in (3, 5, 10, 20, 25)]   # steps each way (2 x steps diffusion-model calls a map)
 
 def lesion_slices(ds, per_subject:int=1) -> list[int]:
     "The `per_subject` slices with the largest lesion area of every subject of `ds` (those with lesion only)."
@@ -57,7 +57,7 @@ if __name__ == '__main__':
     p.add_argument('--reference-cache', default=str(Path(tempfile.gettempdir()) / 'diffad_nfe_reference'))
     p.add_argument('--per-subject', type=int, default=1, help='validation slices per subject, most lesion first')
     p.add_argument('--factors', type=float, nargs='+', default=[1.], help="s tried per setting: 09's s times each factor, the best kept")
-    p.add_argument('--runs', nargs='+', default=None, help="solver:steps settings (default: DDIM 3-50, DPM-Solver++(2M) 3-25)")
+    p.add_argument('--runs', nargs='+', default=None, help="solver:steps settings (default: DDIM 3-100, DPM-Solver++(2M) 3-25)")
     a = p.parse_args()
     runs = [(r.split(':')[0], int(r.split(':')[1])) for r in a.runs] if a.runs else RUNS
     torch.set_num_threads(torch.get_num_threads())
