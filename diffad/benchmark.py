@@ -628,7 +628,7 @@ def guidance_shift(
     s = r = n = 0.; device = default_device(device); size = batch_size or default_batch(device)
     for b in torch.utils.data.DataLoader(ds, batch_size=size, shuffle=False):
         x, brain = b['image'].to(device), b['brain'].to(device)
-        (g, size), (u, size) = call_in_chunks(lambda c: guided(c)['recon'], x, size), call_in_chunks(lambda c: unguided(c)['recon'], x, size)
+        g, u = call_in_chunks(lambda c: guided(c)['recon'], x, size)[0], call_in_chunks(lambda c: unguided(c)['recon'], x, size)[0]   # a size that did not fit is remembered
         s += ((g - u).abs().sum(1, keepdim=True) * brain).sum().item()
         r += ((x - u).abs().sum(1, keepdim=True) * brain).sum().item(); n += brain.sum().item()
     return dict(shift=s / max(n, 1.), residual=r / max(n, 1.))

@@ -14,7 +14,7 @@ from .core import default_device, show_images, markdown_table, write_json, atomi
 from .phantom import KINDS, DIFFICULTIES, SITES, make_cohort
 from .data import DataError, write_cohort, save_nifti, SliceDataset, slices_to_volume
 from .metrics import evaluate_maps, detect_dataset, metrics_row
-from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model
+from .runs import FILES, Run, train_run, train_run_refiner, slice_size, load_run_model, TRAIN_IG_STEPS, TRAIN_EG_REFS
 from .sampling import SOLVERS
 from .attribution import FORMS
 from .benchmark import PROTOCOL, METHODS, detector, cache_modalities, benchmark_seeds, phantom_demo, native_volumes, DEMO_METHODS, DEMO_EVERY, EVAL_EVERY
@@ -86,6 +86,7 @@ def train_command(
     healthy_only:bool=False, # diffusion: train on the healthy slices only (`diffusion_healthy.pt`, for --method refine)
     checkpoint_every:float=60., # seconds between checkpoints at most
     conditional:bool=False, # diffusion: class-conditional on the slice labels (Wolleb et al.'s released flags); detectors sample it with the healthy label
+    ig_steps:int=TRAIN_IG_STEPS, eg_refs:int=TRAIN_EG_REFS, # classifier: points per training step of an integrated / expected gradients (or mix) constraint
 ):
     "Train (or resume) the run's diffusion model, (constrained) classifier or denoising autoencoder on the training subjects."
     if minutes is None and steps is None: raise ValueError("give a budget: --minutes and/or --steps")
@@ -102,7 +103,7 @@ def train_command(
     if not len(ds): raise ValueError(f"{data}: no {'healthy ' if healthy_only else ''}slice among the {len(split['train'])} training subjects")
     name = {'diffusion': 'diffusion_healthy' if healthy_only else 'diffusion', 'dae': 'dae'}.get(kind) or classifier_name(clean, lam)
     extra = dict(init=init, conditional=conditional) if kind != 'classifier' else dict(noised=not clean, lam=lam, attribution=constraint.replace('-', '_'), form=form, init=init,
-                                                                           normalise=normalise, brain=brain)
+                                                                           normalise=normalise, brain=brain, ig_steps=ig_steps, eg_refs=eg_refs)
     return train_run(kind, ds, r.ckpt(name), steps=steps, minutes=minutes, batch_size=batch, lr=lr, device=default_device(device),
                      ckpt_seconds=checkpoint_every, **extra)
 
@@ -223,7 +224,7 @@ def _opts(p:argparse.ArgumentParser, *names:str):
     "Add options shared by several commands, by name."
     for n in names:
         if n == 'batch': p.add_argument('--batch', type=int, default=16, help='slices per training batch (default: 16)')
-        if n == 'map-batch': p.add_argument('--batch', type=int, default=None, help=f'slices per mapping batch: it changes no map, only the speed '
+        if n == 'map-batch': p.add_argument('--batch', type=int, default=None, help=f'slices per mapping batch: the speed, and no deterministic map (the random ones draw per batch) '
                                             f'(default: 16 on a CPU, {CUDA_BATCH} on CUDA, halved while the device runs out of memory)')
         if n == 'device': p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, ... (default: $DIFFAD_DEVICE or the best available)')
         if n == 'budget':
@@ -248,7 +249,7 @@ def _synth(a):
 
 def _train(a):
     kind = a.command[len('train-'):]
-    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean, normalise=a.normalise, brain=a.brain_only) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False), conditional=getattr(a, 'conditional', False))
+    extra = dict(lam=a.lam, constraint=a.constraint, form=a.form, clean=a.clean, normalise=a.normalise, brain=a.brain_only, ig_steps=a.ig_steps, eg_refs=a.eg_refs) if kind == 'classifier' else dict(healthy_only=getattr(a, 'healthy_only', False), conditional=getattr(a, 'conditional', False))
     tr = train_command(kind, a.data, a.out, a.format, a.image_size, a.minutes, a.steps, a.batch, a.lr, a.device, init=a.init,
                        patterns=parse_patterns(a.pattern), checkpoint_every=a.checkpoint_every, **extra)
     print(f'{a.command}: {tr.step} steps, last loss {tr.losses[-1] if tr.losses else float("nan"):.4f}, checkpoint in {a.out}')
@@ -338,6 +339,8 @@ def parser() -> argparse.ArgumentParser:
                            "the constraint can no longer be met by shrinking every gradient (08_attribution)")
             t.add_argument('--brain-only', action='store_true', help="count only the brain voxels in the penalty (default: every voxel, background included)")
             t.add_argument('--clean', action='store_true', help='train on clean slices at t = 0 (for attribution maps; cannot guide diffusion)')
+            t.add_argument('--ig-steps', type=int, default=TRAIN_IG_STEPS, help=f'--constraint integrated-gradients or mix: quadrature points per training step (default: {TRAIN_IG_STEPS})')
+            t.add_argument('--eg-refs', type=int, default=TRAIN_EG_REFS, help=f"--constraint expected-gradients or mix: references per slice and training step (default: {TRAIN_EG_REFS}, as the authors' released loss)")
     r = sub.add_parser('train-refiner', help="train (or resume) Behrendt et al.'s refiner on pairs from the run's healthy diffusion model")
     r.set_defaults(func=_train_refiner)
     r.add_argument('--data', required=True, help='cohort folder'); r.add_argument('--out', '--run', dest='out', required=True, help='run folder (with diffusion_healthy.pt; --run is the same option)')

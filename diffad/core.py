@@ -29,6 +29,7 @@ def default_device(
 
 # %% ../nbs/00_core.ipynb #fb8cb6e6
 CUDA_BATCH = 256  # slices per inference batch to start from on CUDA (halved on out-of-memory by `call_in_chunks`; not measured on a GPU here)
+_FITTED = {}      # device -> the chunk size `call_in_chunks` fell back to there, for the rest of the process
 
 def default_batch(
     device:str|torch.device|None=None, # None: `default_device()`
@@ -37,7 +38,7 @@ def default_batch(
     return CUDA_BATCH if default_device(device).type == 'cuda' else 16
 
 def _cat_outputs(outs:list):
-    "One output from the outputs of consecutive chunks: tensors concatenated along the batch, numbers (seconds) summed, dicts key by key."
+    "One output from the outputs of consecutive chunks: tensors concatenated along dim 0 (every detector's outputs hold the batch there), numbers (seconds) summed, dicts key by key."
     o = outs[0]
     if isinstance(o, dict): return {k: _cat_outputs([x[k] for x in outs]) for k in o}
     if isinstance(o, Tensor) and o.dim() > 0: return torch.cat(outs)
@@ -49,13 +50,14 @@ def call_in_chunks(
     x:Tensor, # (B,...) the batch
     size:int, # the largest chunk to try
 ) -> tuple: # fn's output on all of x, and the chunk size that fitted (pass it to the next call)
-    "`fn(x)` in chunks of at most `size` slices, the chunk halved each time CUDA runs out of memory."
-    outs, i = [], 0
+    "`fn(x)` in chunks of at most `size` slices — and of no more than once fitted on this device — the chunk halved each time CUDA runs out of memory."
+    outs, i, dev = [], 0, str(x.device)
+    size = min(size, _FITTED.get(dev, size))   # a size that once ran out of memory on this device is not tried again
     while i < len(x):
         try: outs.append(fn(x[i:i + size])); i += size
         except torch.cuda.OutOfMemoryError:
             if size == 1: raise
-            size = max(1, size // 2)
+            size = _FITTED[dev] = max(1, size // 2)
             if torch.cuda.is_available(): torch.cuda.empty_cache()
             print(f'out of device memory: mapping continues {size} slices at a time', file=sys.stderr)
     return (outs[0] if len(outs) == 1 else _cat_outputs(outs)), size
@@ -64,7 +66,7 @@ def call_in_chunks(
 def cpu_threads(
     cgroup:str|Path='/sys/fs/cgroup', # where the cgroup files are (a test points it elsewhere)
 ) -> int:
-    "CPU threads this process may use: `$DIFFAD_THREADS`, else its CPU affinity capped by a cgroup CPU quota; at least 1."
+    "CPU threads this process may use: `$DIFFAD_THREADS`, else its CPU affinity capped by a cgroup CPU quota and by `$OMP_NUM_THREADS`; at least 1."
     v = os.environ.get('DIFFAD_THREADS')
     if v:
         if not v.isdigit() or int(v) < 1: raise ValueError(f"DIFFAD_THREADS must be a positive whole number of threads, got {v!r}")
@@ -79,6 +81,8 @@ def cpu_threads(
             q, p = (int((cg / 'cpu' / f).read_text()) for f in ('cpu.cfs_quota_us', 'cpu.cfs_period_us'))
             if q > 0: quota = q / p
     except (OSError, ValueError): quota = None              # unreadable: the affinity alone
+    omp = os.environ.get('OMP_NUM_THREADS', '')
+    if omp.isdigit() and int(omp) > 0: n = min(n, int(omp))   # what PyTorch itself honours: one thread per worker when several run side by side
     return max(1, min(n, math.ceil(quota)) if quota else n)
 
 # %% ../nbs/00_core.ipynb #7933aa74

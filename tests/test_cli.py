@@ -175,9 +175,9 @@ def test_combined_and_attribution_from_the_command_line(tmp_path):
     assert run_ok('synth', *EASY, '--out', cohort, '--kind', 'tumour', '--subjects', '5', '--shape', '32', '32', '24', '--seed', '3')
     assert run_ok('train-diffusion', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4')
     assert run_ok('train-classifier', '--data', cohort, '--out', rdir, '--image-size', '32', '--steps', '2', '--batch', '4',
-                  '--lambda', '100', '--constraint', 'mix', '--form', 'paper', '--normalise', '--brain-only')
+                  '--lambda', '100', '--constraint', 'mix', '--form', 'paper', '--normalise', '--brain-only', '--ig-steps', '2')
     ck = torch.load(rdir / 'classifier_constrained.pt', weights_only=True)
-    assert ck['config']['training'] == dict(noised=True, lam=100., attribution='mix', form='paper', normalise=True, brain=True) and ck['step'] == 2
+    assert ck['config']['training'] == dict(noised=True, lam=100., attribution='mix', form='paper', normalise=True, brain=True, ig_steps=2, eg_refs=1) and ck['step'] == 2   # the path attributions' points per step
     assert not (rdir / 'classifier.pt').exists()
     for method, extra in (('combined', ()), ('attribution', ('--attribution', 'expected-gradients'))):
         maps = tmp_path / method
