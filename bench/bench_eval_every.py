@@ -16,6 +16,7 @@ import argparse, tempfile
 from pathlib import Path
 from diffad.runs import phantom_experiment, shipped_networks
 from diffad.benchmark import detectors, run_benchmark
+from common import load_line
 
 METRICS = ('dice_star', 'dice', 'auroc', 'auprc', 'dice_subject_all')
 
@@ -26,6 +27,7 @@ if __name__ == '__main__':
     p.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'diffad_cache'))
     a = p.parse_args()
     cache, split = phantom_experiment(a.cache, progress=False)
+    print(load_line('before'), flush=True)
     print("| pathology | method | K | slices | seconds | " + ' | '.join(f'{m} [95 % CI] (shift / K=1 half-width)' for m in METRICS) + ' |')
     print('|' + '---|' * (5 + len(METRICS)))
     for kind in ('tumour', 'ms'):
@@ -45,3 +47,4 @@ if __name__ == '__main__':
                     shift = abs(v - v0) / max((c0[1] - c0[0]) / 2, 1e-12) if c0 else float('nan')
                     cells.append(f'{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] ({shift:.2f})' if ci else f'{v:.3f}')
                 print(f"| {kind} | {r['method']} | {k} | {r['slices_evaluated']} | {r['seconds_evaluating']:.1f} | " + ' | '.join(cells) + ' |', flush=True)
+    print(load_line('after'))

@@ -25,6 +25,7 @@ from diffad.data import SliceDataset
 from diffad.runs import phantom_experiment, shipped_networks
 from diffad.attribution import LogOdds, integrated_gradients, expected_gradients, attribution_map
 from diffad.metrics import best_dice
+from common import load_line
 
 CLASSIFIERS = ('plain', 'constrained', 'clean', 'clean_constrained')
 
@@ -40,6 +41,7 @@ if __name__ == '__main__':
     a = p.parse_args()
     torch.manual_seed(0)
     cache, split = phantom_experiment(a.cache, progress=False)
+    print(load_line('before'), flush=True)
     print('| pathology | classifier | S | map difference vs S = {0} (rel. L1, brain) | completeness gap (rel.) | Dice* | Dice* − Dice*(S = {0}) | s / slice |'.format(a.reference))
     print('|---|---|---|---|---|---|---|---|')
     for kind in ('tumour', 'ms'):
@@ -70,3 +72,4 @@ if __name__ == '__main__':
                 r = res[S]
                 diff = ((r['map'] - ref['map']).abs() * br).sum() / (ref['map'].abs() * br).sum().clamp_min(1e-12)
                 print(f"| {kind} | {c} | {S} | {diff.item():.4f} | {r['gap']:.2e} | {r['dice']:.4f} | {r['dice'] - ref['dice']:+.4f} | {r['secs']:.3f} |", flush=True)
+    print(load_line('after'))

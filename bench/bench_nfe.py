@@ -28,6 +28,7 @@ from diffad.data import SliceDataset
 from diffad.metrics import detect_dataset, evaluate_maps
 from diffad.runs import phantom_experiment, shipped_networks, shipped_model
 from diffad.benchmark import detectors, PHANTOM_CHOICES
+from common import load_line
 
 RUNS = [('ddim', s) for s in (3, 5, 10, 20, 25, 50, 100)] + [('dpm++2m', s) for s in (3, 5, 10, 20, 25)]   # steps each way (2 x steps diffusion-model calls a map)
 
@@ -60,6 +61,7 @@ if __name__ == '__main__':
     p.add_argument('--runs', nargs='+', default=None, help="solver:steps settings (default: DDIM 3-100, DPM-Solver++(2M) 3-25)")
     a = p.parse_args()
     runs = [(r.split(':')[0], int(r.split(':')[1])) for r in a.runs] if a.runs else RUNS
+    print(load_line('before'), flush=True)
     torch.set_num_threads(torch.get_num_threads())
     cache, split = phantom_experiment(a.cache, progress=False)
     rows, t0 = [], time.time()
@@ -94,6 +96,7 @@ if __name__ == '__main__':
             print(f'{kind} {method}: done at {time.time() - t0:.0f} s', flush=True)
     for r in rows: r['NFE'] = r['unet'] + r['classifier']
     print(markdown_table(rows, floatfmt='.3f'))
+    print(load_line('after'))
     print(f'\ns per setting: the best of {[round(k, 3) for k in a.factors]} × 09\'s s, on the slices it is scored on.')
     print('NFE = diffusion-model calls (unet: the encode and the decode) + classifier calls per slice. Within 0.01 of the reference at <= 20 diffusion-model calls:')
     for kind in a.kinds:

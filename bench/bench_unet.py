@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from diffad.unet import UNet
+from common import load_line
 
 WIDTHS, N_RES = (64, 128, 128), 2
 
@@ -90,6 +91,7 @@ def main():
     if d is not None: models['diffusers UNet2DModel'] = d
     if d is not None and a.diffusers_nhwc:
         models['diffusers (NHWC)'] = ChannelsLast(diffusers_unet(4, a.size))
+    print(load_line('before'), flush=True)
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"batch {a.batch}, 4x{a.size}x{a.size}, widths {WIDTHS}, {N_RES} res blocks, attention at the lowest resolution")
     with torch.inference_mode():
@@ -112,5 +114,6 @@ def main():
     print(f"\ndiffad / diffusers: {statistics.median(ours) / statistics.median(ref):.2f} (medians), "
           f"{statistics.median([o / r for o, r in zip(ours, ref)]):.2f} (median of per-round ratios), "
           f"{min(ours) / min(ref):.2f} (best times)")
+    print(load_line('after'))
 
 if __name__ == '__main__': main()
