@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from torch.nn.attention import sdpa_kernel, SDPBackend
+from .core import Memo
 
 # %% auto #0
 __all__ = ['FORMS', 'ATTRIBUTIONS', 'MIX', 'call_classifier', 'gradient', 'gradient_x_input', 'path_attribution', 'ig_nodes',
@@ -272,8 +273,13 @@ def attribution_detect(
     steps:int=32, # integrated gradients' points
     k:int=16, # expected gradients' references per slice
     generator:torch.Generator|None=None, # expected gradients' draws
-) -> dict: # 'map' (B,1,H,W) ≥ 0, 'attr' (B,C,H,W)
+    memo:Memo|None=None, # share the map with other detectors of the same batch (`00_core`; not expected gradients, whose draws differ per call)
+) -> dict: # 'map' (B,1,H,W) ≥ 0, 'attr' (B,C,H,W)[, 'seconds_reused' with `memo`]
     "Anomaly map of a slice batch: the part of its attribution that favours 'diseased' (Wargnier-Dauchelle et al.)."
+    if memo is not None and name != 'expected_gradients':
+        key = ('attribution_detect', id(clf), name, t, healthy, float(baseline), steps if name == 'integrated_gradients' else None)
+        out, reused = memo(key, x, lambda x: attribution_detect(clf, x, name, t, healthy, references, baseline, steps, k, generator))
+        return dict(out, seconds_reused=reused)
     lo, tt = LogOdds(clf, healthy), (None if t is None else torch.full((x.shape[0],), t, device=x.device))
     if name == 'integrated_gradients': a = integrated_gradients(lo, x, 0, tt, baseline=baseline, steps=steps)
     elif name == 'expected_gradients': a = expected_gradients(lo, x, 0, tt, references=references, k=k, generator=generator)

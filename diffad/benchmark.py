@@ -126,7 +126,7 @@ def detector(
     if name == 'dae': return Detector(name, lambda x: dae_detect(nets.dae, x), {}, spec.supervision, name)
     if name == 'attribution':
         clf = getattr(nets, classifier)
-        return Detector(name, lambda x: attribution_detect(clf, x, attribution, references=references, steps=ig_steps, generator=g),
+        return Detector(name, lambda x: attribution_detect(clf, x, attribution, references=references, steps=ig_steps, generator=g, memo=memo),
                         dict(classifier=classifier, attribution=attribution, **({'ig_points': ig_steps} if attribution == 'integrated_gradients' else {})),
                         spec.supervision, f'attribution {attribution} ({CLASSIFIERS.get(classifier, classifier)})')
     if name == 'refine-control':
@@ -182,7 +182,7 @@ def detectors(
         if name == 'attribution':
             for c in CLASSIFIERS:
                 for a in (attributions if getattr(nets, c) is not None else ()):
-                    d = detector('attribution', nets, attribution=a, classifier=c, references=references, seed=seed, ig_steps=(ig_steps or {}).get(c, 32)); out[d.label] = d
+                    d = detector('attribution', nets, attribution=a, classifier=c, references=references, seed=seed, ig_steps=(ig_steps or {}).get(c, 32), memo=memo); out[d.label] = d
             continue
         if nets.missing(spec.needs): continue
         kw = dict(memo=hmemo, generator=hgen) if name in ('pseudo-healthy-residual', 'refine') else dict(memo=memo)

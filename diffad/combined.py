@@ -21,10 +21,12 @@ def suspicion_mask(
     attribution:str='gradient', # see `diffad.attribution.attribution_detect`
     healthy:int=0,
     references:Tensor|None=None, # background set for expected gradients
+    memo:Memo|None=None, # share the attribution map with other detectors of the batch (`attribution_detect`)
 ) -> Tensor: # (B,1,H,W) in [0,1]
     "The classifier's attribution map of `x` (at t = 0) divided by its maximum: where guidance may act."
-    a = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references)['map']
-    return a / a.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)
+    return _to_mask(attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references, memo=memo)['map'])
+
+def _to_mask(a:Tensor) -> Tensor: return a / a.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)   # each slice's map over its maximum
 
 def masked_detect(
     model:Callable, # ε-predictor model(x_t, t)
@@ -33,12 +35,14 @@ def masked_detect(
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, scale:float=100., steps:int=25, # as in `wolleb_detect`
     attribution:str='gradient', healthy:int=0, references:Tensor|None=None,
-    memo:Memo|None=None, # share the encoding with other detectors (see `diffad.core.Memo`)
+    memo:Memo|None=None, # share the encoding and the attribution map with other detectors (see `diffad.core.Memo`)
     solver:str='ddim', # as in `wolleb_detect`
 ) -> dict: # 'map', 'recon', 'mask', 'seconds_reused'
     "Wolleb's detector with the guidance restricted to the classifier's suspicion mask."
-    m = suspicion_mask(clf, x, attribution, healthy, references)
-    return dict(wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, mask=m, memo=memo, solver=solver), mask=m)
+    a = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references, memo=memo)
+    m = _to_mask(a['map'])
+    r = wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, mask=m, memo=memo, solver=solver)
+    return dict(r, mask=m, seconds_reused=r['seconds_reused'] + a.get('seconds_reused', 0.))
 
 # %% ../nbs/09_combined.ipynb #aec3896d
 def fuse_maps(
@@ -53,10 +57,10 @@ def fused_detect(
     x:Tensor, # (B,C,H,W) slices in [-1,1]
     level:int=500, scale:float=100., steps:int=25, # as in `wolleb_detect`
     attribution:str='gradient', healthy:int=0, references:Tensor|None=None,
-    memo:Memo|None=None, # reuse the combined detector's result for this batch (see `diffad.core.Memo`)
+    memo:Memo|None=None, # reuse the combined detector's result and the attribution map for this batch (see `diffad.core.Memo`)
     solver:str='ddim', # as in `wolleb_detect`
 ) -> dict: # 'map', 'recon', 'residual', 'attribution', 'seconds_reused'
     "The combined detector's residual fused with the classifier's attribution map of the input."
     r = wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, memo=memo, solver=solver)
-    a = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references)['map']
-    return dict(map=fuse_maps(r['map'], a), recon=r['recon'], residual=r['map'], attribution=a, seconds_reused=r['seconds_reused'])
+    at = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references, memo=memo); a = at['map']
+    return dict(map=fuse_maps(r['map'], a), recon=r['recon'], residual=r['map'], attribution=a, seconds_reused=r['seconds_reused'] + at.get('seconds_reused', 0.))
