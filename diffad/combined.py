@@ -21,10 +21,9 @@ def suspicion_mask(
     attribution:str='gradient', # see `diffad.attribution.attribution_detect`
     healthy:int=0,
     references:Tensor|None=None, # background set for expected gradients
-    memo:Memo|None=None, # share the attribution map with other detectors of the batch (`attribution_detect`)
 ) -> Tensor: # (B,1,H,W) in [0,1]
     "The classifier's attribution map of `x` (at t = 0) divided by its maximum: where guidance may act."
-    return _to_mask(attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references, memo=memo)['map'])
+    return _to_mask(attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references)['map'])
 
 def _to_mask(a:Tensor) -> Tensor: return a / a.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)   # each slice's map over its maximum
 
