@@ -313,10 +313,13 @@ def constraint_guard(
     t:int|None=0, # the time step the classifier is asked at (0: clean slices)
     form:str='bce', # the penalty's form (`FORMS`)
     healthy:int=0, # the healthy class
+    attribution:str='gradient', # the attribution judged (`ATTRIBUTIONS`), computed as `attribution_detect` does at inference
+    references:Tensor|None=None, steps:int=32, generator:torch.Generator|None=None, # expected gradients' background and draws, integrated gradients' points
 ) -> dict: # 'share', 'mean_abs', 'penalty', 'normalised'
-    "How a classifier meets the attribution constraint on healthy slices: the share of brain voxels whose gradient favours 'diseased', their mean |A|, the penalty, and the penalty on normalised attributions."
+    "How a classifier meets the attribution constraint on healthy slices: the share of brain voxels whose attribution (the gradient by default) favours 'diseased', their mean |A|, the penalty, and the penalty on normalised attributions."
     tt = None if t is None else torch.full((x.shape[0],), t, device=x.device)
-    A = gradient(LogOdds(clf, healthy), x, 0, tt).detach()
+    A = (gradient(LogOdds(clf, healthy), x, 0, tt).detach() if attribution == 'gradient' else
+         attribution_detect(clf, x, attribution, t, healthy, references, steps=steps, generator=generator)['attr'])
     b, lab = brain.to(A.device).bool().expand_as(A), torch.full((x.shape[0],), healthy, device=x.device)
     pen = lambda norm: attribution_constraint(A, lab, healthy, form, normalise=norm, brain=brain).item()
     return dict(share=(A[b] < 0).float().mean().item(), mean_abs=A[b].abs().mean().item(), penalty=pen(False), normalised=pen(True))
