@@ -34,10 +34,12 @@ as many steps at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradi
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
-steps the shipped networks reached, on one H200 GPU in 11 minutes in all: 0.05 s per diffusion step there, against
-about 1.4 s per step of 16 slices on 2 CPU cores, so expect hours on a CPU); `--minutes` also caps the whole run, shared out between the stages in proportion to their default steps, so a run
+steps the shipped networks reached — most of them on one H200 GPU in 11 minutes in all: 0.05 s per diffusion step there, against
+about 1.4 s per step of 16 slices on 2 CPU cores, so expect hours on a CPU; the clean classifiers, the class-conditional model and
+the from-scratch healthy model were trained on two CPU cores, each file's configuration records where and how long); `--minutes` also caps the whole run, shared out between the stages in proportion to their default steps, so a run
 on a slow machine stops early rather than late (each exported file records the steps it reached). A
-stage with 0 steps is skipped. Checkpoints are resumable (rerunning continues where a run stopped); the
+stage with 0 steps is skipped; `--only STAGE [STAGE ...]` trains the named stages alone (every other stage 0 steps), e.g.
+`--only clean_constrained_eg` for the expected-gradients classifiers without retraining the rest. Checkpoints are resumable (rerunning continues where a run stopped); the
 EMA weights are exported in float16 to the assets folder, which the notebooks and `diffad demo` load,
 with their configuration and their budget (steps, batch size, device, and the seconds of the run that
 exported it: a resumed run's seconds are its own).
@@ -56,6 +58,13 @@ STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=
 STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
 COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
             clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
+
+def only_stages(steps:dict, only:list|None) -> dict:
+    "The steps of each stage, every stage not in `only` at 0 (`only` None: all as given)."
+    if only is None: return dict(steps)
+    unknown = [k for k in only if k not in steps]
+    if unknown: raise ValueError(f"--only: unknown stage {', '.join(unknown)}; the stages are {', '.join(steps)}")
+    return {k: v if k in only else 0 for k, v in steps.items()}
 
 def export(ckpt:Path, out:Path, budget:dict):
     "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
@@ -78,14 +87,16 @@ if __name__ == '__main__':
     p.add_argument('--device', default=None, help='default: CUDA if present')
     p.add_argument('--workers', type=int, default=1, help='processes making the phantom subjects')
     p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--only', nargs='+', default=None, metavar='STAGE', help=f"train these stages alone, every other one at 0 steps (stages: {', '.join(STEPS)})")
     a = p.parse_args()
+    try: steps = only_stages({k: getattr(a, f'steps_{k}') for k in STEPS}, a.only)
+    except ValueError as e: p.error(str(e))
     if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     runs, assets, lr = Path(a.runs), Path(a.assets), PROTOCOL.lr
     t0 = time.time()
     path, split = phantom_experiment(Path(a.cache), a.subjects, norm=a.norm, difficulty=a.difficulty, workers=a.workers)
     print(f'phantom experiment ready in {time.time() - t0:.0f} s: {path}', flush=True)
-    steps = {k: getattr(a, f'steps_{k}') for k in STEPS}
     work = sum(steps[k] * STAGES[k] * COST[k] for k in STEPS)
     cap = lambda k: a.minutes * steps[k] * COST[k] / work if a.minutes else None  # minutes per network of stage k
     train = lambda *kinds, label=None: SliceDataset(path, subjects=[i for k in kinds for i in split[k][0]], label=label)
