@@ -26,11 +26,11 @@ steps without the labels; and the healthy model as Behrendt et al. train it (`--
 the healthy training slices only, for as many optimizer steps as the shipped fine-tuned one had in all — the 2672 steps of
 the all-slices checkpoint it was fine-tuned from (its configuration's `init`) plus its own 871, 3543 — so that the two differ
 in what they saw, not in how long they trained (a run that trains every stage from zero fine-tunes from the 5000-step model:
-give it --steps-healthy_scratch 5875 to keep them equal). Not shipped yet, and trained only when asked for (500 steps each: the
-gradient one's): Wargnier-Dauchelle et al.'s clean classifier constrained on the other attributions (`--steps-clean_constrained_eg`, `_mix`, `_ig`: expected gradients, the paper's mix of
+give it --steps-healthy_scratch 5875 to keep them equal). And Wargnier-Dauchelle et al.'s clean classifier constrained on the other attributions (`--steps-clean_constrained_eg`, `_mix`, `_ig`: expected gradients, the paper's mix of
 gradient / integrated / expected gradients, integrated gradients), each fine-tuned from the same plain clean classifier for
-as many steps at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradient), with `TRAIN_EG_REFS` references and
-`TRAIN_IG_STEPS` points per training step (`10b_runs`). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+as many steps (500, the gradient one's) at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradient), with `TRAIN_EG_REFS` references and
+`TRAIN_IG_STEPS` points per training step (`10b_runs`); the expected-gradients ones are shipped (13.5 min each on two
+CPU cores), the mix and integrated-gradients ones are not yet and are trained only when asked for (their default is 0 steps). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
@@ -54,7 +54,7 @@ from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_m
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=3543, clean_constrained_eg=0, clean_constrained_mix=0, clean_constrained_ig=0)  # about the shipped networks' (see their configs); the last three are not shipped yet: 0 unless asked for
+             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=0, clean_constrained_ig=0)  # about the shipped networks' (see their configs); the last two are not shipped yet: 0 unless asked for
 STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
 COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
             clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
