@@ -30,7 +30,7 @@ give it --steps-healthy_scratch 5875 to keep them equal). And Wargnier-Dauchelle
 gradient / integrated / expected gradients, integrated gradients), each fine-tuned from the same plain clean classifier for
 as many steps (500, the gradient one's) at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradient), with `TRAIN_EG_REFS` references and
 `TRAIN_IG_STEPS` points per training step (`10b_runs`); the expected-gradients ones are shipped (13.5 min each on two
-CPU cores), the mix and integrated-gradients ones are not yet and are trained only when asked for (their default is 0 steps). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+CPU cores), so is the tumour's mix (62 min); the MS mix and the integrated-gradients ones are not yet, and these two stages are trained only when asked for (their default is 0 steps). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
