@@ -214,13 +214,13 @@ def attribute(
     x:Tensor, # (B,C,H,W) images
     target:int|Tensor, # target class, for the whole batch or (B,) one per sample
     t:Tensor|None=None, # (B,) or scalar time steps for a time-conditioned classifier
-    steps:int=16, # integrated gradients: quadrature points (zero baseline, Gauss–Legendre)
+    steps:int=16, # integrated gradients: quadrature points (Gauss–Legendre)
     k:int=8, # expected gradients: references per sample (the other images of the batch)
     generator:torch.Generator|None=None, # expected gradients' draws
     create_graph:bool=False, # keep the graph: the result is differentiable
     baseline:float|None=None, # integrated gradients' baseline value (None: zeros)
 ) -> Tensor: # (B,C,H,W)
-    "The attribution `name` of the target output, with the defaults used in training."
+    "The attribution `name` of the target output: one entry point for every attribution (`constrained_loss` passes the background, −1, as `baseline`)."
     if name == 'gradient': return gradient(clf, x, target, t, create_graph)
     if name == 'gradient_x_input': return gradient_x_input(clf, x, target, t, create_graph)
     if name == 'integrated_gradients': return integrated_gradients(clf, x, target, t, baseline, steps=steps, create_graph=create_graph)

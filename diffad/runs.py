@@ -102,7 +102,7 @@ def train_run(
     schedule:str='linear', T:int=1000,
     batch_size:int=16, lr:float=2e-4, ema_decay:float=0.999, device=None, progress:bool=True, seed:int=0,
     noised:bool=True, # classifier: train on x_t (a guide for diffusion) or on clean slices at t = 0
-    lam:float=0., attribution:str='gradient', form:str='square', # classifier: the attribution constraint (08)
+    lam:float=0., attribution:str='gradient', form:str='paper', # classifier: the attribution constraint (08; its penalty: the authors' released loss unless told)
     normalise:bool=False, brain:bool=False, # classifier: the constraint on per-image normalised attributions, averaged over brain voxels only (08)
     init:str|Path|None=None, # start from the EMA weights of this checkpoint of the same kind and network (fine-tuning)
     ckpt_seconds:float=60., # also checkpoint after this many seconds without one
