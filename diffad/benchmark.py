@@ -593,7 +593,7 @@ def benchmark_cohort(
                                                         split, out, name, layout, patterns, channel, mods, batch, dev, every) + rows[1:], out)
     edge = [f"{m}: the best {'s' if c.get('at_edge') else 'L'} is at the edge of the searched grid" for m, c in chosen.items() if c.get('at_edge') or c.get('level_at_edge')]
     edge.append(f"Wargnier-Dauchelle et al.'s classifier (\"{CLASSIFIERS['clean_constrained']}\"): λ = {clean['lam']:g}, chosen by the pooled Dice* of its gradient map on "
-                f"{clean['slices']} validation slices among {', '.join(clean['search'])}, each trained for {clean['minutes_each']:.2g} min"
+                f"{clean['slices']} validation slices among {', '.join(clean['search'])}, each fine-tuned on clean slices for {clean['minutes_each']:.2g} min from the run's plain noisy classifier (08 starts it from a plain clean one)"
                 + (" — at the edge of the searched grid" if clean['at_edge'] else "")
                 + (f"; it ties with λ = {', '.join(f'{l:g}' for l in clean['tied'] if l != clean['lam'])}: at this budget the search cannot tell them apart, "
                    "and the first one tried is kept" if len(clean.get('tied', ())) > 1 else ""))
