@@ -329,6 +329,7 @@ class Trainer:
         self.loss_fn, self.grad_clip, self.cbs, self.config = loss_fn, grad_clip, list(cbs), dict(config or {})
         self.ckpt_path, self.ckpt_every, self.ckpt_seconds = ckpt_path, ckpt_every, ckpt_seconds
         self.step, self.losses, self.grad_norm = 0, [], None
+        self.seconds = 0.  # wall seconds spent in `fit`, summed over every run that trained this model (a resumed run adds its own)
         self.saved_step, self.saved_at = 0, time.monotonic()  # the last checkpoint: its step and when it was written
 
     def _wrap_ddp(self, model):
@@ -363,11 +364,13 @@ class Trainer:
         if steps is None and minutes is None: raise ValueError("fit needs `steps` (total optimizer steps) or `minutes` (a time budget)")
         if steps is not None and self.step >= steps: return self
         t0, start = time.monotonic(), self.step
+        last = t0   # the clock at the last step: `seconds` grows by each step's time, so a checkpoint holds it up to date
         self.saved_step, self.saved_at = self.step, t0
         bar = _BudgetBar(start, steps, minutes) if progress and self.is_main else None
         for cb in self.cbs: cb.before_fit(self)
         while steps is None or self.step < steps:
             self.train_step(next(self.stream))
+            now = time.monotonic(); self.seconds += now - last; last = now
             if bar: bar.update(self.step, time.monotonic() - t0, f'loss {np.mean(self.losses[-20:]):.4f}')
             for cb in self.cbs: cb.after_step(self)
             if self.ckpt_path is not None and self._checkpoint_due(): self.save()
@@ -389,14 +392,14 @@ class Trainer:
         ranks = gather_objects({'rng': rng_state(), 'data': self.stream.state_dict()})
         if self.is_main:
             save_checkpoint(path, {'model': self.model.state_dict(), 'ema': None if self.ema is None else self.ema.state_dict(),
-                                   'optimizer': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step,
+                                   'optimizer': self.opt.state_dict(), 'scaler': self.scaler.state_dict(), 'step': self.step, 'seconds': self.seconds,
                                    'losses': torch.tensor(self.losses, dtype=torch.float64), 'ranks': ranks, 'config': self.config})
         if self.world_size > 1: dist.barrier()
         self.saved_step, self.saved_at = self.step, time.monotonic()
         return path
 
     def resume(self, path:str|Path):
-        "Restore model, EMA, optimizer, scaler, step, losses, data position and RNGs from a `save`d checkpoint; returns `self`."
+        "Restore model, EMA, optimizer, scaler, step, losses, training seconds, data position and RNGs from a `save`d checkpoint; returns `self`."
         ck = load_checkpoint(path)
         missing = [k for k in ('model', 'optimizer', 'step', 'ranks') if k not in ck]
         if missing: raise ValueError(f"checkpoint {path} is not a Trainer checkpoint (it has no {', '.join(missing)})")
@@ -407,6 +410,7 @@ class Trainer:
         self.opt.load_state_dict(ck['optimizer'])
         if ck.get('scaler') and self.scaler.is_enabled(): self.scaler.load_state_dict(ck['scaler'])
         self.step, self.losses, self.config = ck['step'], ck['losses'].tolist(), ck.get('config', self.config)
+        self.seconds = float(ck.get('seconds', 0.))   # checkpoints older than this field count from 0
         ranks = ck['ranks']
         if len(ranks) != self.world_size:
             warnings.warn(f"checkpoint {path} was written by {len(ranks)} processes, now there are {self.world_size}: data order and noise will differ")

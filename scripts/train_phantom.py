@@ -41,8 +41,9 @@ on a slow machine stops early rather than late (each exported file records the s
 stage with 0 steps is skipped; `--only STAGE [STAGE ...]` trains the named stages alone (every other stage 0 steps), e.g.
 `--only clean_constrained_eg` for the expected-gradients classifiers without retraining the rest. Checkpoints are resumable (rerunning continues where a run stopped); the
 EMA weights are exported in float16 to the assets folder, which the notebooks and `diffad demo` load,
-with their configuration and their budget (steps, batch size, device, and the seconds of the run that
-exported it: a resumed run's seconds are its own).
+with their configuration and their budget (steps, batch size, device, and the training seconds summed over every
+run that trained it: a run stopped and resumed records the time of both; checkpoints written before the trainer kept
+that sum record the seconds of the run that exported them).
 """
 import argparse, sys, time, traceback
 from pathlib import Path
@@ -66,11 +67,11 @@ def only_stages(steps:dict, only:list|None) -> dict:
     if unknown: raise ValueError(f"--only: unknown stage {', '.join(unknown)}; the stages are {', '.join(steps)}")
     return {k: v if k in only else 0 for k, v in steps.items()}
 
-def export(ckpt:Path, out:Path, budget:dict):
-    "EMA weights (float16), configuration and training budget of a checkpoint, for shipping."
+def export(ckpt:Path, out:Path, budget:dict, seconds:float):
+    "EMA weights (float16), configuration and training budget of a checkpoint, for shipping: its steps, and its training seconds over every run (`seconds`, this run's, where the checkpoint predates that sum)."
     ck = load_checkpoint(ckpt)
     sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['ema']['model'].items()}
-    save_checkpoint(out, dict(config=dict(ck['config'], budget=dict(budget, steps=int(ck['step']))), model=sd, step=ck['step']))
+    save_checkpoint(out, dict(config=dict(ck['config'], budget=dict(budget, steps=int(ck['step']), seconds=round(ck.get('seconds') or seconds))), model=sd, step=ck['step']))
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -107,7 +108,7 @@ if __name__ == '__main__':
         t = time.time()
         try: fn(steps[k], cap(k))
         except Exception: traceback.print_exc(); failed.append(name); return
-        export(runs / f'{name}.pt', assets / f'phantom_{name}.pt', dict(batch_size=a.batch, device=dev.type, seconds=round(time.time() - t)))
+        export(runs / f'{name}.pt', assets / f'phantom_{name}.pt', dict(batch_size=a.batch, device=dev.type), time.time() - t)
         ck = load_checkpoint(runs / f'{name}.pt')
         print(f"{name}: {ck['step']} steps in {time.time() - t:.0f} s, loss of the last 200 {ck['losses'][-200:].mean():.4f}", flush=True)
 

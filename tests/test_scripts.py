@@ -1,7 +1,9 @@
 """The maintainers' scripts (`scripts/`): what can be checked without training."""
 import importlib.util, subprocess, sys
 from pathlib import Path
-import pytest
+import pytest, torch
+from torch import nn
+from diffad.training import Trainer, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +25,18 @@ def test_only_trains_the_named_stages():
 def test_only_names_an_unknown_stage():
     r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'train_phantom.py'), '--only', 'clean_constrained_eg', 'nope'], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and 'unknown stage nope' in r.stderr and 'clean_constrained_ig' in r.stderr   # named, with the stages there are; nothing trained
+
+def test_export_records_the_training_seconds_of_every_run(tmp_path):
+    tp, ck, out = train_phantom(), tmp_path / 'run.pt', tmp_path / 'asset.pt'
+    batches = [(torch.randn(8, 2), torch.randn(8, 1)) for _ in range(2)]
+    loss = lambda m, b: ((m(b[0]) - b[1]) ** 2).mean()
+    Trainer(nn.Linear(2, 1), loss, batches, ema_decay=0.9, ckpt_path=ck, config={'n': 1}).fit(steps=3, progress=False)   # a run, stopped ...
+    first = load_checkpoint(ck)['seconds']
+    t = Trainer(nn.Linear(2, 1), loss, batches, ema_decay=0.9, ckpt_path=ck).resume(ck).fit(steps=6, progress=False)   # ... and resumed
+    assert 0 < first < t.seconds
+    tp.export(ck, out, dict(batch_size=8, device='cpu'), seconds=1e6)   # 1e6: this run's seconds, used only without the sum
+    b = load_checkpoint(out)['config']['budget']
+    assert b == dict(batch_size=8, device='cpu', steps=6, seconds=round(t.seconds))
+    old = load_checkpoint(ck); del old['seconds']; save_checkpoint(ck, old)   # a checkpoint from before the sum: this run's seconds
+    tp.export(ck, out, dict(batch_size=8, device='cpu'), seconds=12.3)
+    assert load_checkpoint(out)['config']['budget']['seconds'] == 12
