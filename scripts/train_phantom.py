@@ -39,7 +39,7 @@ about 1.4 s per step of 16 slices on 2 CPU cores, so expect hours on a CPU; the 
 the from-scratch healthy model were trained on two CPU cores, each file's configuration records where and how long); `--minutes` also caps the whole run, shared out between the stages in proportion to their default steps, so a run
 on a slow machine stops early rather than late (each exported file records the steps it reached). A
 stage with 0 steps is skipped; `--only STAGE [STAGE ...]` trains the named stages alone (every other stage 0 steps), e.g.
-`--only clean_constrained_eg` for the expected-gradients classifiers without retraining the rest. Checkpoints are resumable (rerunning continues where a run stopped); the
+`--only clean_constrained_eg` for the expected-gradients classifiers without retraining the rest. Checkpoints are resumable (rerunning continues where a run stopped; a network already at its steps is not exported again); the
 EMA weights are exported in float16 to the assets folder, which the notebooks and `diffad demo` load,
 with their configuration and their budget (steps, batch size, device, and the training seconds summed over every
 run that trained it: a run stopped and resumed records the time of both; checkpoints written before the trainer kept
@@ -105,11 +105,14 @@ if __name__ == '__main__':
 
     failed = []
     def stage(k:str, name:str, fn):  # a stage that fails is reported, and the others still run
-        t = time.time()
+        t, ckpt, out = time.time(), runs / f'{name}.pt', assets / f'phantom_{name}.pt'
+        before = load_checkpoint(ckpt)['step'] if ckpt.exists() else None
         try: fn(steps[k], cap(k))
         except Exception: traceback.print_exc(); failed.append(name); return
-        export(runs / f'{name}.pt', assets / f'phantom_{name}.pt', dict(batch_size=a.batch, device=dev.type), time.time() - t)
-        ck = load_checkpoint(runs / f'{name}.pt')
+        ck = load_checkpoint(ckpt)
+        if ck['step'] == before and out.exists():   # nothing trained now: the exported file stays as it is (its budget is the runs' that trained it)
+            print(f'{name}: already at {before} steps, {out} kept', flush=True); return
+        export(ckpt, out, dict(batch_size=a.batch, device=dev.type), time.time() - t)
         print(f"{name}: {ck['step']} steps in {time.time() - t:.0f} s, loss of the last 200 {ck['losses'][-200:].mean():.4f}", flush=True)
 
     if steps['diffusion']:
