@@ -10,7 +10,10 @@ notebooks use). One diffusion model is trained on the training slices of both co
 diseased slices, as Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices),
 and one attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned
 from the plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE
-form, lambda 1000); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
+form, lambda 1000), and beside it the same guide with the clean classifier's normalised constraint (`--steps-constrained_share`:
+`PROTOCOL.clean_constraint`, the share of the gradient mass over brain voxels, which shrinking every gradient cannot lower, at
+`CLEAN_LAMBDA`, borrowed from the clean classifier's validation search, not searched for the guide; the same steps, learning rate
+and start as the BCE one); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
 (the same classifier without the constraint) with their constraint (the share of each healthy slice's gradient
 mass that favours 'diseased', over brain voxels, `PROTOCOL.clean_constraint`, at the lambda `08_attribution`
 chose on validation, `CLEAN_LAMBDA`; `CLEAN_STEPS` steps each, the budget `08_attribution` trains them with in
@@ -30,7 +33,7 @@ give it --steps-healthy_scratch 5875 to keep them equal). And Wargnier-Dauchelle
 gradient / integrated / expected gradients, integrated gradients), each fine-tuned from the same plain clean classifier for
 as many steps (500, the gradient one's) at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradient), with `TRAIN_EG_REFS` references and
 `TRAIN_IG_STEPS` points per training step (`10b_runs`); the expected-gradients ones are shipped (13.5 min each on two
-CPU cores), so is the tumour's mix (62 min); the MS mix and the integrated-gradients ones are not yet, and these two stages are trained only when asked for (their default is 0 steps). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+CPU cores), so are the mixes (62 min for the tumour's, 80 for the MS one's: the integrated-gradients draws cost most); the integrated-gradients ones are not yet, and that stage is trained only when asked for (its default is 0 steps). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
@@ -39,7 +42,8 @@ about 1.4 s per step of 16 slices on 2 CPU cores, so expect hours on a CPU; the 
 the from-scratch healthy model were trained on two CPU cores, each file's configuration records where and how long); `--minutes` also caps the whole run, shared out between the stages in proportion to their default steps, so a run
 on a slow machine stops early rather than late (each exported file records the steps it reached). A
 stage with 0 steps is skipped; `--only STAGE [STAGE ...]` trains the named stages alone (every other stage 0 steps), e.g.
-`--only clean_constrained_eg` for the expected-gradients classifiers without retraining the rest. Checkpoints are resumable (rerunning continues where a run stopped; a network already at its steps is not exported again); the
+`--only clean_constrained_eg` for the expected-gradients classifiers without retraining the rest, and `--pathologies ms` the
+classifiers of one pathology alone (a run whose checkpoints are gone would otherwise train the other one again). Checkpoints are resumable (rerunning continues where a run stopped; a network already at its steps is not exported again); the
 EMA weights are exported in float16 to the assets folder, which the notebooks and `diffad demo` load,
 with their configuration and their budget (steps, batch size, device, and the training seconds summed over every
 run that trained it: a run stopped and resumed records the time of both; checkpoints written before the trainer kept
@@ -54,10 +58,10 @@ from diffad.refine import make_pairs, cat_pairs
 from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS, CLEAN_LAMBDA
 from diffad.benchmark import PROTOCOL
 
-STEPS = dict(diffusion=5000, classifier=1550, constrained=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=0, clean_constrained_ig=0)  # about the shipped networks' (see their configs); the last two are not shipped yet: 0 unless asked for
-STAGES = dict(diffusion=1, classifier=2, constrained=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
-COST = dict(diffusion=1., classifier=.5, constrained=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
+STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
+             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=0)  # about the shipped networks' (see their configs); the last is not shipped yet: 0 unless asked for
+STAGES = dict(diffusion=1, classifier=2, constrained=2, constrained_share=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
+COST = dict(diffusion=1., classifier=.5, constrained=2.5, constrained_share=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
             clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
 
 def only_stages(steps:dict, only:list|None) -> dict:
@@ -88,6 +92,8 @@ if __name__ == '__main__':
     p.add_argument('--device', default=None, help='default: CUDA if present')
     p.add_argument('--workers', type=int, default=1, help='processes making the phantom subjects')
     p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--pathologies', nargs='+', default=['tumour', 'ms'], choices=('tumour', 'ms'),
+                   help="the per-pathology networks (classifiers) of these pathologies alone, e.g. --only clean_constrained_mix --pathologies ms (default: both)")
     p.add_argument('--only', nargs='+', default=None, metavar='STAGE', help=f"train these stages alone, every other one at 0 steps (stages: {', '.join(STEPS)})")
     a = p.parse_args()
     try: steps = only_stages({k: getattr(a, f'steps_{k}') for k in STEPS}, a.only)
@@ -117,22 +123,27 @@ if __name__ == '__main__':
 
     if steps['diffusion']:
         stage('diffusion', 'diffusion', lambda n, m: train_run('diffusion', train('tumour', 'ms'), runs / 'diffusion.pt', n, m, lr=lr['diffusion'], **kw))
-    for k in ('tumour', 'ms') if steps['classifier'] else ():
+    for k in a.pathologies if steps['classifier'] else ():
         stage('classifier', f'classifier_{k}', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}.pt', n, m, lr=lr['classifier'], **kw))
-    for k in ('tumour', 'ms') if steps['constrained'] else ():
+    noisy_start = lambda k: runs / f'classifier_{k}.pt' if (runs / f'classifier_{k}.pt').exists() else assets / f'phantom_classifier_{k}.pt'   # the run's, else the shipped one
+    for k in a.pathologies if steps['constrained'] else ():
         stage('constrained', f'classifier_{k}_constrained', lambda n, m: train_run(
             'classifier', train(k), runs / f'classifier_{k}_constrained.pt', n, m, lr=lr['classifier_constrained'],
-            lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=runs / f'classifier_{k}.pt', **kw))
-    for k in ('tumour', 'ms') if steps['clean'] else ():  # Wargnier-Dauchelle et al.'s baseline: a classifier of clean slices (08)
+            lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=noisy_start(k), **kw))
+    for k in a.pathologies if steps['constrained_share'] else ():  # the same guide with the clean classifier's normalised constraint, at its λ (borrowed, not searched)
+        stage('constrained_share', f'classifier_{k}_constrained_share', lambda n, m: train_run(
+            'classifier', train(k), runs / f'classifier_{k}_constrained_share.pt', n, m, lr=lr['classifier_constrained'],
+            lam=CLEAN_LAMBDA[k], **PROTOCOL.clean_constraint, init=noisy_start(k), **kw))
+    for k in a.pathologies if steps['clean'] else ():  # Wargnier-Dauchelle et al.'s baseline: a classifier of clean slices (08)
         stage('clean', f'classifier_{k}_clean', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}_clean.pt', n, m,
                                                                        lr=lr['classifier_clean_constrained'], noised=False, **kw))
-    for k in ('tumour', 'ms') if steps['clean_constrained'] else ():  # and their method: the same, fine-tuned from it with their constraint at the λ 08 chose
+    for k in a.pathologies if steps['clean_constrained'] else ():  # and their method: the same, fine-tuned from it with their constraint at the λ 08 chose
         stage('clean_constrained', f'classifier_{k}_clean_constrained', lambda n, m: train_run(
             'classifier', train(k), runs / f'classifier_{k}_clean_constrained.pt', n, m, lr=lr['classifier_clean_constrained'], noised=False,
             lam=CLEAN_LAMBDA[k], **PROTOCOL.clean_constraint, init=runs / f'classifier_{k}_clean.pt', **kw))
     clean_start = lambda k: runs / f'classifier_{k}_clean.pt' if (runs / f'classifier_{k}_clean.pt').exists() else assets / f'phantom_classifier_{k}_clean.pt'   # the run's, else the shipped one
     for tag, attribution in (('eg', 'expected_gradients'), ('mix', 'mix'), ('ig', 'integrated_gradients')):   # their constraint on the other attributions (08): same λ, start, steps
-        for k in ('tumour', 'ms') if steps[f'clean_constrained_{tag}'] else ():
+        for k in a.pathologies if steps[f'clean_constrained_{tag}'] else ():
             stage(f'clean_constrained_{tag}', f'classifier_{k}_clean_constrained_{tag}', lambda n, m: train_run(
                 'classifier', train(k), runs / f'classifier_{k}_clean_constrained_{tag}.pt', n, m, lr=lr['classifier_clean_constrained'], noised=False,
                 lam=CLEAN_LAMBDA[k], **dict(PROTOCOL.clean_constraint, attribution=attribution), init=clean_start(k), **kw))
