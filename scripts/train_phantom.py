@@ -13,7 +13,8 @@ from the plain one with the benchmark protocol's constraint (`diffad.benchmark.P
 form, lambda 1000), and beside it the same guide with the clean classifier's normalised constraint (`--steps-constrained_share`:
 `PROTOCOL.clean_constraint`, the share of the gradient mass over brain voxels, which shrinking every gradient cannot lower, at
 `CLEAN_LAMBDA`, borrowed from the clean classifier's validation search, not searched for the guide; the same steps, learning rate
-and start as the BCE one); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
+and start as the BCE one; not shipped: at the tumour's λ = 10 the guide met its constraint by answering 'diseased' for every slice
+(validation accuracy 0.34, 2026-12-03), so its λ is to be chosen on validation; trained only when asked for, its default is 0 steps); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
 (the same classifier without the constraint) with their constraint (the share of each healthy slice's gradient
 mass that favours 'diseased', over brain voxels, `PROTOCOL.clean_constraint`, at the lambda `08_attribution`
 chose on validation, `CLEAN_LAMBDA`; `CLEAN_STEPS` steps each, the budget `08_attribution` trains them with in
@@ -58,8 +59,8 @@ from diffad.refine import make_pairs, cat_pairs
 from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS, CLEAN_LAMBDA
 from diffad.benchmark import PROTOCOL
 
-STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=0)  # about the shipped networks' (see their configs); the last is not shipped yet: 0 unless asked for
+STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=0, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
+             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=0)  # about the shipped networks' (see their configs); constrained_share and clean_constrained_ig are not shipped: 0 unless asked for
 STAGES = dict(diffusion=1, classifier=2, constrained=2, constrained_share=2, healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
 COST = dict(diffusion=1., classifier=.5, constrained=2.5, constrained_share=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
             clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
