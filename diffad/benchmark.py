@@ -21,7 +21,7 @@ from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate
 from .sampling import SOLVERS
 from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect, converged_ig_steps
-from .combined import masked_detect, fused_detect
+from .combined import masked_detect, fused_detect, guide_accuracy, choose_guide_lambda
 from .refine import refine_detect
 from .unet import Conditioned
 from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
@@ -32,10 +32,10 @@ __all__ = ['METHODS', 'CLASSIFIERS', 'BASELINES', 'PHANTOM_CHOICES_STALE', 'PHAN
            'Detector', 'channel_index', 'cache_modalities', 'detector', 'detectors', 'Protocol', 'slice_settings',
            'slug', 'write_subject_maps', 'native_volumes', 'run_benchmark', 'load_evaluation', 'compare_rows',
            'results_table', 'protocol_table', 'native_table', 'verdict', 'versions', 'write_results',
-           'benchmark_figure', 'choose_clean_lambda', 'small_test_notes', 'tie_notes', 'choose_ig_steps',
-           'benchmark_cohort', 'guidance_shift', 'search_passes', 'search_slices', 'choose_on_validation',
-           'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline', 'norm_detector', 'phantom_benchmark',
-           'paired', 'compare', 'phantom_demo']
+           'benchmark_figure', 'choose_clean_lambda', 'choose_guide', 'small_test_notes', 'tie_notes',
+           'choose_ig_steps', 'benchmark_cohort', 'guidance_shift', 'search_passes', 'search_slices',
+           'choose_on_validation', 'seed_summary', 'benchmark_seeds', 'other_norm', 'other_norm_baseline',
+           'norm_detector', 'phantom_benchmark', 'paired', 'compare', 'phantom_demo']
 
 # %% ../nbs/11_benchmark.ipynb #b6ef72b3
 class Method(NamedTuple):
@@ -198,11 +198,12 @@ class Protocol:
                                                      diffusion_healthy=.10, refiner=.08, refiner_control=.08, dae=.04))
     lr:dict = field(default_factory=lambda: dict(diffusion=5e-4, classifier=5e-4, classifier_constrained=2e-4, classifier_clean_constrained=5e-4,
                                                  diffusion_healthy=2e-4, refiner=1e-3, refiner_control=1e-3, dae=5e-4))
-    lam:float = 1000. # weight of the attribution constraint of the constrained noisy classifier (Wolleb's guide, 09)
-    constraint:str = 'gradient' # its attribution
-    form:str = 'bce' # its penalty
+    lam:float = 1000. # weight of the unnormalised 'bce' constraint of the first constrained guide (`train_phantom.py`'s stage `constrained`, kept as 09b's example of a constraint met by shrinking the gradients); the benchmark's guide has `clean_constraint` at a λ chosen by `choose_guide`
+    constraint:str = 'gradient' # that guide's attribution
+    form:str = 'bce' # and its penalty
     clean_constraint:dict = field(default_factory=lambda: dict(attribution='gradient', form='share', brain=True)) # Wargnier-Dauchelle et al.'s own classifier (clean slices; fine-tuned from the run's plain noisy classifier here, from the plain clean one in 08): the share of each healthy slice's gradient mass favouring 'diseased', over brain voxels (08)
     clean_lams:tuple = (0.1, 1., 10.) # its λ grid, searched on the validation subjects as 08 does (`choose_clean_lambda`), extended past an edge like the scales; the stage's budget is shared by the first grid's λ
+    guide_levels:tuple = (0, 50, 100, 250) # the levels a constrained guide's validation accuracy is averaged over (`guide_accuracy`, 09): its λ is the largest of `clean_lams` (extended past an edge) whose guide beats always answering 'healthy' there (`choose_guide_lambda`)
     scales:tuple = (3., 10., 30., 100.) # guidance scales tried first on the validation subjects
     extend:int = 4 # at most this many scales added beyond the grid's edge while the best scale sits there
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
@@ -471,6 +472,32 @@ def choose_clean_lambda(
                        minutes_each=each, seconds_scoring=round(time.perf_counter() - t0 - t_train, 1)))
     return json.loads(f.read_text())
 
+def choose_guide(
+    run:Run, # each λ's guide is the run's stage `classifier_constrained_lam{λ}`; the chosen one is copied to `classifier_constrained`
+    val, # the validation slices: each guide's accuracy on them, noised to `levels` (`guide_accuracy`, 09)
+    minutes:float, # the stage's budget: the first grid's λ share it evenly, and a λ past an edge costs as much again
+    train:Callable, # (λ, checkpoint, minutes) -> `Trainer`: the noisy guide constrained at λ, e.g. fine-tuned from the run's plain noisy classifier
+    lams:tuple=(0.1, 1., 10.), # the grid (`PROTOCOL.clean_lams`)
+    extend:int=4, levels:tuple=(0, 50, 100, 250), device=None, # `PROTOCOL.extend`, `PROTOCOL.guide_levels`
+) -> dict: # 'lam', 'fallback', 'accuracy' {λ: ...}, 'classifies', 'at_edge', 'slices', 'minutes_each'; recorded in the run's `guide_lambda.json`
+    "The noisy guide (Wolleb's guide with the normalised constraint, 09) at the largest λ whose guide still classifies on validation (`choose_guide_lambda`); none does: the smallest λ tried, said so."
+    f = run.folder / 'guide_lambda.json'
+    if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run
+    dev, each, acc = default_device(device), minutes / len(lams), {}
+    x = torch.stack([torch.as_tensor(val[i]['image']) for i in range(len(val))]).to(dev)
+    y = torch.as_tensor(np.asarray(val.labels) if hasattr(val, 'labels') else [int(val[i]['label']) for i in range(len(val))]).to(dev)
+    while (c := choose_guide_lambda(acc, tuple(lams), extend))['next'] is not None:
+        lam = c['next']; name = f'classifier_constrained_lam{lam:g}'
+        _train_stage(run, name, each, lambda minutes: train(lam, run.ckpt(name), minutes))
+        guide, sched, _ = load_run_model(run.ckpt(name), 'classifier', dev)
+        acc[lam] = guide_accuracy(guide, x, y, sched, levels)
+    lam = c['lam'] if c['lam'] is not None else min(acc)   # no guide classifies: the one nearest the plain classifier, and the results say so
+    with atomic_write(run.ckpt('classifier_constrained')) as tmp: shutil.copyfile(run.ckpt(f'classifier_constrained_lam{lam:g}'), tmp)
+    write_json(f, dict(lam=lam, fallback=c['lam'] is None, classifies=c['classifies'], at_edge=c['at_edge'], slices=len(x), minutes_each=each, levels=list(levels),
+                       accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), always_healthy=round(r['always_healthy'], 4), classifies=r['classifies'],
+                                                per_level={str(t): round(a, 4) for t, a in r['per_level'].items()}) for l, r in sorted(acc.items())}))
+    return json.loads(f.read_text())
+
 def _timed(f:Path, name:str, fn:Callable[[], object]):
     "`fn()`, its wall seconds recorded under `name` in the JSON file `f` the first time (a rerun that reads results back keeps the first cost)."
     t0 = time.perf_counter(); out = fn()
@@ -556,7 +583,7 @@ def benchmark_cohort(
     mods = cache_modalities(cache)
     channel_index(channel, mods)  # an unknown contrast is refused before any work
     run.check('benchmark', dict(minutes=minutes, level=level, levels=list(levels), steps=steps, annotated=annotated, scales=P.scales, extend=P.extend,
-                                budget=P.budget, lr=P.lr, lam=P.lam, clean=dict(lams=list(P.clean_lams), **P.clean_constraint), seed=seed, every=every, solver=solver, version=diffad.__version__,
+                                budget=P.budget, lr=P.lr, guide=dict(lams=list(P.clean_lams), levels=list(P.guide_levels), **P.clean_constraint), clean=dict(lams=list(P.clean_lams), **P.clean_constraint), seed=seed, every=every, solver=solver, version=diffad.__version__,
                                 search=dict(share=P.search_share, min_slices=P.search_min_slices)))
     train, healthy_train = SliceDataset(cache, subjects=split['train']), SliceDataset(cache, subjects=split['train'], label=0)
     B, L = P.budget, P.lr
@@ -564,8 +591,10 @@ def benchmark_cohort(
         kind, ds, run.ckpt(name), minutes=minutes, lr=L[name], device=dev, seed=seed, **kw))
     stage('diffusion', 'diffusion', train)
     stage('classifier', 'classifier', train)
-    stage('classifier_constrained', 'classifier', train, lam=P.lam, attribution=P.constraint, form=P.form, init=run.ckpt('classifier'))
     val = SliceDataset(cache, subjects=split['val'], every=every)
+    guide = choose_guide(run, val, B['classifier_constrained'] * minutes, lambda lam, ckpt, minutes: train_run(   # the guide: the normalised constraint at the largest λ that still classifies (09)
+        'classifier', train, ckpt, minutes=minutes, lr=L['classifier_constrained'], device=dev, seed=seed, lam=lam, **P.clean_constraint, init=run.ckpt('classifier')),
+        P.clean_lams, P.extend, P.guide_levels, dev)
     clean = choose_clean_lambda(run, val, B['classifier_clean_constrained'] * minutes, lambda lam, ckpt, minutes: train_run(   # Wargnier-Dauchelle et al.'s own, from the plain one
         'classifier', train, ckpt, minutes=minutes, lr=L['classifier_clean_constrained'], device=dev, seed=seed, noised=False, lam=lam, **P.clean_constraint,
         init=run.ckpt('classifier')), P.clean_lams, P.extend, batch, dev)
@@ -587,6 +616,8 @@ def benchmark_cohort(
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver, ig_steps={c: v['steps'] for c, v in ig.items()})
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     tuned |= {m: f"λ = {clean['lam']:g} on the same subjects" for m in methods if m.endswith(f"({CLASSIFIERS['clean_constrained']})")}
+    tuned |= {m: f"guide λ = {guide['lam']:g}" + (f", {tuned[m]}" if m in tuned else " on the same subjects") for m in methods
+              if m in ('combined', 'masked', 'fused') or m.endswith(f"({CLASSIFIERS['constrained']})")}
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, every=every, native=dict(root=data, layout=layout, patterns=patterns))
     rows = compare_rows(rows[:1] + other_norm_baseline(data, run.folder / 'cache', slice_settings(json.loads((cache / 'meta.json').read_text())['settings']),
@@ -597,6 +628,12 @@ def benchmark_cohort(
                 + (" — at the edge of the searched grid" if clean['at_edge'] else "")
                 + (f"; it ties with λ = {', '.join(f'{l:g}' for l in clean['tied'] if l != clean['lam'])}: at this budget the search cannot tell them apart, "
                    "and the first one tried is kept" if len(clean.get('tied', ())) > 1 else ""))
+    edge.append(f"The guide of combined, masked and fused (\"{CLASSIFIERS['constrained']}\"): Wolleb's noisy classifier fine-tuned with the normalised constraint "
+                f"(`PROTOCOL.clean_constraint`) at λ = {guide['lam']:g}, " + (f"the largest λ whose guide's accuracy on {guide['slices']} validation slices, averaged over t in "
+                f"{guide['levels']}, beats always answering 'healthy' (`choose_guide_lambda`), among " if not guide['fallback'] else
+                f"because no λ's guide beat always answering 'healthy' on {guide['slices']} validation slices (averaged over t in {guide['levels']}): the smallest λ tried, "
+                "the nearest to the plain classifier, among ") + ', '.join(f"{l} ({r['accuracy']:.2f} against {r['always_healthy']:.2f})" for l, r in guide['accuracy'].items())
+                + f", each fine-tuned for {guide['minutes_each']:.2g} min" + (" — at the edge of the searched grid" if guide['at_edge'] else ""))
     if ig: edge.append(f"Integrated gradients' points, doubled from {P.ig_start} until the map of 16 validation slices moved by less than 10 % (`converged_ig_steps`): "
                        + ', '.join(f"{CLASSIFIERS[c]} {v['steps']}" + ('' if v['converged'] else ' (not converged: the map still moved at the most points tried)') for c, v in ig.items()))
     if 'expected_gradients' in P.attributions:
@@ -610,7 +647,7 @@ def benchmark_cohort(
     if chosen: edge.append(f"L and s were chosen on {max(c.get('slices', 0) for c in chosen.values())} of the {len(val)} validation slices (evenly spaced), in "
                            f"{secs['choose L and s']:.0f} s against its budget of {P.search_share * minutes * 60:.0f} s ({P.search_share:g} of the training minutes, `PROTOCOL.search_share`)")
     write_results(rows, out, dict(data=str(data), format=layout, patterns=patterns, minutes=minutes, image_size=image_size, level=level, levels=list(levels),
-                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, clean_lambda=clean, ig_steps=ig, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
+                                  steps=steps, solver=solver, every=every, seed=seed, choices=chosen, clean_lambda=clean, guide_lambda=guide, ig_steps=ig, refiner=dict(annotated=annotated) if refine else 'left out: no healthy training slice',
                                   split={k: len(v) for k, v in split.items()}, cost=_costs(run),
                                   seconds=secs | {'train': {k: c.get('seconds') for k, c in _costs(run).items()}}), edge)
     benchmark_figure(out, name, cache, split['test'], ['intensity', 'wolleb', 'combined', 'fused', 'attribution gradient (constrained)', 'partial-diffusion']

@@ -5,6 +5,7 @@
 # %% ../nbs/09_combined.ipynb #1bed8ee1
 from __future__ import annotations
 from typing import Callable
+import torch
 from torch import nn, Tensor
 from .core import Memo
 from .schedules import NoiseSchedule
@@ -12,7 +13,7 @@ from .wolleb import wolleb_detect
 from .attribution import attribution_detect
 
 # %% auto #0
-__all__ = ['suspicion_mask', 'masked_detect', 'fuse_maps', 'fused_detect']
+__all__ = ['suspicion_mask', 'masked_detect', 'fuse_maps', 'fused_detect', 'guide_accuracy', 'choose_guide_lambda']
 
 # %% ../nbs/09_combined.ipynb #3b7abd22
 def suspicion_mask(
@@ -63,3 +64,40 @@ def fused_detect(
     r = wolleb_detect(model, clf, sched, x, level, scale, steps, healthy, memo=memo, solver=solver)
     at = attribution_detect(clf, x, attribution, t=0, healthy=healthy, references=references, memo=memo); a = at['map']
     return dict(map=fuse_maps(r['map'], a), recon=r['recon'], residual=r['map'], attribution=a, seconds_reused=r['seconds_reused'] + at.get('seconds_reused', 0.))
+
+# %% ../nbs/09_combined.ipynb #2c102028
+def guide_accuracy(
+    clf, # noisy classifier clf(x_t, t) -> (B,K) logits
+    x:Tensor, y:Tensor, # (N,C,H,W) validation slices in [-1,1] and their labels (N,)
+    sched:NoiseSchedule,
+    levels:tuple=(0, 50, 100, 250), # time steps it is asked at (0: the slices themselves; `PROTOCOL.guide_levels`)
+    healthy:int=0, # the healthy class
+    batch:int=64, seed:int=0, # slices per forward pass; the noise of level t is drawn from seed + t
+) -> dict: # 'accuracy' (mean over the levels), 'per_level' {t: accuracy}, 'always_healthy', 'classifies'
+    "Does a guide still classify? Its accuracy on the slices noised to each level, against always answering 'healthy'."
+    per = {}
+    for t in levels:
+        g, right = torch.Generator().manual_seed(seed + t), 0
+        for i in range(0, len(x), batch):
+            xb, yb = x[i:i + batch], y[i:i + batch].to(x.device)
+            tt = torch.full((len(xb),), t, dtype=torch.long, device=x.device)
+            xt = xb if t == 0 else sched.q_sample(xb, tt, generator=g)[0]
+            with torch.no_grad(): right += (clf(xt, tt).argmax(1) == yb).sum().item()
+        per[t] = right / len(x)
+    acc, base = sum(per.values()) / len(per), (y == healthy).float().mean().item()
+    return dict(accuracy=acc, per_level=per, always_healthy=base, classifies=acc > base)
+
+def choose_guide_lambda(
+    accuracy:dict, # λ -> `guide_accuracy`'s result, for every λ trained so far
+    grid:tuple=(0.1, 1., 10.), # the first grid (`PROTOCOL.clean_lams`)
+    extend:int=4, # at most this many λ past either edge (`PROTOCOL.extend`)
+    factor:float=10., # the step past an edge
+) -> dict: # 'lam' (None until decided, or when no λ classifies), 'next' (the λ to train next; None once decided), 'classifies' [λ], 'at_edge'
+    "The guide's λ: the largest λ whose guide still classifies on validation, the grid extended past an edge while the edge decides."
+    missing = [l for l in grid if l not in accuracy]
+    if missing: return dict(lam=None, next=missing[0], classifies=[], at_edge=False)
+    ok = sorted(l for l, r in accuracy.items() if r['classifies'])
+    nxt = min(accuracy) / factor if not ok else max(accuracy) * factor if max(ok) == max(accuracy) else None
+    if nxt is not None and not min(grid) / factor ** extend * (1 - 1e-9) <= nxt <= max(grid) * factor ** extend * (1 + 1e-9):
+        return dict(lam=max(ok) if ok else None, next=None, classifies=ok, at_edge=True)   # extended as far as allowed: the edge still decides
+    return dict(lam=None if nxt is not None else max(ok), next=nxt, classifies=ok, at_edge=False)

@@ -249,10 +249,11 @@ def shipped_networks(
 # %% ../nbs/10b_runs.ipynb #df91cd68
 FILES = dict(diffusion='diffusion', plain='classifier', constrained='classifier_constrained', healthy='diffusion_healthy', refiner='refiner', refiner_control='refiner_control', dae='dae',
              clean_constrained='classifier_clean_constrained', clean='classifier_clean')
-HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda 1000 --form bce',
+HOW = dict(diffusion='diffad train-diffusion', plain='diffad train-classifier', constrained='diffad train-classifier --lambda LAMBDA --form share --brain-only --lr 2e-4 --init RUN/classifier.pt',
            healthy='diffad train-diffusion --healthy-only', refiner='diffad train-refiner', refiner_control='diffad train-refiner --control',
            dae='diffad train-dae', clean_constrained="diffad train-classifier --clean --lambda LAMBDA --form share --brain-only --init RUN/classifier_clean.pt", clean='diffad train-classifier --clean')  # the command that makes each network
-HOW_NOTE = dict(clean_constrained=(" (LAMBDA: the constraint's weight, chosen on the cohort's validation masks as `diffad benchmark` does; it depends on the pathology: "
+HOW_NOTE = dict(constrained=" (LAMBDA: the largest λ whose guide still classifies on the cohort's validation slices, as `diffad benchmark` chooses it: `choose_guide`)",
+                clean_constrained=(" (LAMBDA: the constraint's weight, chosen on the cohort's validation masks as `diffad benchmark` does; it depends on the pathology: "
                                    + ', '.join(f'{k} {v:g}' for k, v in CLEAN_LAMBDA.items()) + ' on the phantom)'))  # what a command in HOW leaves to the user
 
 def _differences(old:dict, new:dict) -> list[str]:

@@ -10,11 +10,13 @@ notebooks use). One diffusion model is trained on the training slices of both co
 diseased slices, as Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices),
 and one attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned
 from the plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE
-form, lambda 1000), and beside it the same guide with the clean classifier's normalised constraint (`--steps-constrained_share`:
-`PROTOCOL.clean_constraint`, the share of the gradient mass over brain voxels, which shrinking every gradient cannot lower, at
-`CLEAN_LAMBDA`, borrowed from the clean classifier's validation search, not searched for the guide; the same steps, learning rate
-and start as the BCE one; not shipped: at the tumour's λ = 10 the guide met its constraint by answering 'diseased' for every slice
-(validation accuracy 0.34, 2026-12-03), so its λ is to be chosen on validation; trained only when asked for, its default is 0 steps); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
+form, lambda 1000: shrinking every gradient meets it, 09b's example of a constraint dodged), and beside it the same guide with
+the clean classifier's normalised constraint (`--steps-constrained_share`: `PROTOCOL.clean_constraint`, the share of the gradient
+mass over brain voxels, which shrinking every gradient cannot lower; the same steps, learning rate and start as the BCE one),
+its λ chosen on validation as `09_combined` teaches: one guide per λ of `--guide-lams` (default `PROTOCOL.clean_lams`, trained in
+the runs folder, not exported), each scored by `guide_accuracy` on every validation slice (averaged over t in
+`PROTOCOL.guide_levels`), the grid extended past an edge while the edge decides (`choose_guide_lambda`), and the largest λ whose
+guide beats always answering 'healthy' exported, with that search in its configuration (`guide_search`); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
 (the same classifier without the constraint) with their constraint (the share of each healthy slice's gradient
 mass that favours 'diseased', over brain voxels, `PROTOCOL.clean_constraint`, at the lambda `08_attribution`
 chose on validation, `CLEAN_LAMBDA`; `CLEAN_STEPS` steps each, the budget `08_attribution` trains them with in
@@ -57,6 +59,7 @@ from diffad.data import SliceDataset
 from diffad.training import load_checkpoint, save_checkpoint
 from diffad.refine import make_pairs, cat_pairs
 from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS, CLEAN_LAMBDA
+from diffad.combined import guide_accuracy, choose_guide_lambda
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=0, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
@@ -72,11 +75,11 @@ def only_stages(steps:dict, only:list|None) -> dict:
     if unknown: raise ValueError(f"--only: unknown stage {', '.join(unknown)}; the stages are {', '.join(steps)}")
     return {k: v if k in only else 0 for k, v in steps.items()}
 
-def export(ckpt:Path, out:Path, budget:dict, seconds:float):
-    "EMA weights (float16), configuration and training budget of a checkpoint, for shipping: its steps, and its training seconds over every run (`seconds`, this run's, where the checkpoint predates that sum)."
+def export(ckpt:Path, out:Path, budget:dict, seconds:float, extra:dict|None=None):
+    "EMA weights (float16), configuration and training budget of a checkpoint, for shipping: its steps, and its training seconds over every run (`seconds`, this run's, where the checkpoint predates that sum); `extra` joins the configuration (e.g. how it was chosen)."
     ck = load_checkpoint(ckpt)
     sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['ema']['model'].items()}
-    save_checkpoint(out, dict(config=dict(ck['config'], budget=dict(budget, steps=int(ck['step']), seconds=round(ck.get('seconds') or seconds))), model=sd, step=ck['step']))
+    save_checkpoint(out, dict(config=dict(ck['config'], budget=dict(budget, steps=int(ck['step']), seconds=round(ck.get('seconds') or seconds)), **(extra or {})), model=sd, step=ck['step']))
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -87,6 +90,8 @@ if __name__ == '__main__':
     p.add_argument('--minutes', type=float, default=0, help='cap on the whole training, shared out between the stages (0: none)')
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--lam', type=float, default=PROTOCOL.lam, help="weight of the noisy constrained classifiers' attribution constraint")
+    p.add_argument('--guide-lams', type=float, nargs='+', default=list(PROTOCOL.clean_lams), metavar='λ',
+                   help="the constrained_share stage's candidate λ, one guide each (default: the clean classifier's grid)")
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
     p.add_argument('--cache', default='runs/cache')
     p.add_argument('--assets', default='diffad/assets')
@@ -111,12 +116,13 @@ if __name__ == '__main__':
     kw = dict(batch_size=a.batch, device=dev)
 
     failed = []
-    def stage(k:str, name:str, fn):  # a stage that fails is reported, and the others still run
+    def stage(k:str, name:str, fn, ship:bool=True):  # a stage that fails is reported, and the others still run; ship=False: trained, not exported (a candidate)
         t, ckpt, out = time.time(), runs / f'{name}.pt', assets / f'phantom_{name}.pt'
         before = load_checkpoint(ckpt)['step'] if ckpt.exists() else None
         try: fn(steps[k], cap(k))
         except Exception: traceback.print_exc(); failed.append(name); return
         ck = load_checkpoint(ckpt)
+        if not ship: print(f"{name}: {ck['step']} steps, {time.time() - t:.0f} s this run (a candidate: not exported)", flush=True); return
         if ck['step'] == before and out.exists():   # nothing trained now: the exported file stays as it is (its budget is the runs' that trained it)
             print(f'{name}: already at {before} steps, {out} kept', flush=True); return
         export(ckpt, out, dict(batch_size=a.batch, device=dev.type), time.time() - t)
@@ -131,10 +137,27 @@ if __name__ == '__main__':
         stage('constrained', f'classifier_{k}_constrained', lambda n, m: train_run(
             'classifier', train(k), runs / f'classifier_{k}_constrained.pt', n, m, lr=lr['classifier_constrained'],
             lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=noisy_start(k), **kw))
-    for k in a.pathologies if steps['constrained_share'] else ():  # the same guide with the clean classifier's normalised constraint, at its λ (borrowed, not searched)
-        stage('constrained_share', f'classifier_{k}_constrained_share', lambda n, m: train_run(
-            'classifier', train(k), runs / f'classifier_{k}_constrained_share.pt', n, m, lr=lr['classifier_constrained'],
-            lam=CLEAN_LAMBDA[k], **PROTOCOL.clean_constraint, init=noisy_start(k), **kw))
+    for k in a.pathologies if steps['constrained_share'] else ():  # the same guide with the clean classifier's normalised constraint, its λ chosen on validation (09)
+        val, acc = SliceDataset(path, subjects=split[k][1]), {}
+        x, y = torch.stack([torch.as_tensor(val[i]['image']) for i in range(len(val))]).to(dev), torch.as_tensor(val.labels).to(dev)
+        while (c := choose_guide_lambda(acc, tuple(a.guide_lams), PROTOCOL.extend))['next'] is not None:   # one candidate per λ, the grid extended past an edge
+            lam = c['next']; name = f'classifier_{k}_constrained_share_lam{lam:g}'
+            stage('constrained_share', name, lambda n, m: train_run('classifier', train(k), runs / f'{name}.pt', n, m, lr=lr['classifier_constrained'],
+                                                                    lam=lam, **PROTOCOL.clean_constraint, init=noisy_start(k), **kw), ship=False)
+            if name in failed: break
+            guide, gsched, _ = load_run_model(runs / f'{name}.pt', 'classifier', dev)
+            acc[lam] = guide_accuracy(guide, x, y, gsched, PROTOCOL.guide_levels)
+            print(f"{k} guide at λ = {lam:g}: validation accuracy {acc[lam]['accuracy']:.3f} (always 'healthy' {acc[lam]['always_healthy']:.3f}) "
+                  f"{'classifies' if acc[lam]['classifies'] else 'does not classify'}", flush=True)
+        else:
+            if c['lam'] is None: print(f'{k}: no guide classifies on validation (λ tried: {sorted(acc)}); nothing exported', flush=True); failed.append(f'classifier_{k}_constrained_share'); continue
+            search = dict(rule=f"the largest λ whose guide's validation accuracy, averaged over t in {list(PROTOCOL.guide_levels)}, is above always answering 'healthy' (choose_guide_lambda)",
+                          lam=c['lam'], at_edge=c['at_edge'], validation_slices=len(val),
+                          accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), per_level=r['per_level'], always_healthy=round(r['always_healthy'], 4), classifies=r['classifies'])
+                                    for l, r in sorted(acc.items())})
+            export(runs / f"classifier_{k}_constrained_share_lam{c['lam']:g}.pt", assets / f'phantom_classifier_{k}_constrained_share.pt', dict(batch_size=a.batch, device=dev.type), 0.,
+                   dict(guide_search=search))
+            print(f"{k}: the guide at λ = {c['lam']:g} exported to {assets / f'phantom_classifier_{k}_constrained_share.pt'}", flush=True)
     for k in a.pathologies if steps['clean'] else ():  # Wargnier-Dauchelle et al.'s baseline: a classifier of clean slices (08)
         stage('clean', f'classifier_{k}_clean', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}_clean.pt', n, m,
                                                                        lr=lr['classifier_clean_constrained'], noised=False, **kw))

@@ -40,3 +40,6 @@ def test_export_records_the_training_seconds_of_every_run(tmp_path):
     old = load_checkpoint(ck); del old['seconds']; save_checkpoint(ck, old)   # a checkpoint from before the sum: this run's seconds
     tp.export(ck, out, dict(batch_size=8, device='cpu'), seconds=12.3)
     assert load_checkpoint(out)['config']['budget']['seconds'] == 12
+    tp.export(ck, out, dict(batch_size=8, device='cpu'), seconds=12.3, extra=dict(guide_search=dict(lam=1.)))   # how it was chosen joins its configuration
+    cfg = load_checkpoint(out)['config']
+    assert cfg['guide_search'] == dict(lam=1.) and cfg['n'] == 1 and cfg['budget']['steps'] == 6
