@@ -203,7 +203,7 @@ class Protocol:
     form:str = 'bce' # and its penalty
     clean_constraint:dict = field(default_factory=lambda: dict(attribution='gradient', form='share', brain=True)) # Wargnier-Dauchelle et al.'s own classifier (clean slices; fine-tuned from the run's plain noisy classifier here, from the plain clean one in 08): the share of each healthy slice's gradient mass favouring 'diseased', over brain voxels (08)
     clean_lams:tuple = (0.1, 1., 10.) # its λ grid, searched on the validation subjects as 08 does (`choose_clean_lambda`), extended past an edge like the scales; the stage's budget is shared by the first grid's λ
-    guide_levels:tuple = (0, 50, 100, 250) # the levels a constrained guide's validation accuracy is averaged over (`guide_accuracy`, 09): its λ is the largest of `clean_lams` (extended past an edge) whose guide beats always answering 'healthy' there (`choose_guide_lambda`)
+    guide_levels:tuple = (0, 50, 100, 250) # the levels a constrained guide's validation accuracy is averaged over (`guide_accuracy`, 09): its λ is the largest of `clean_lams` (extended past an edge) whose guide beats always answering the commoner class there (`choose_guide_lambda`); larger t are left out because there even a plain classifier barely beats that bar
     scales:tuple = (3., 10., 30., 100.) # guidance scales tried first on the validation subjects
     extend:int = 4 # at most this many scales added beyond the grid's edge while the best scale sits there
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
@@ -480,7 +480,7 @@ def choose_guide(
     lams:tuple=(0.1, 1., 10.), # the grid (`PROTOCOL.clean_lams`)
     extend:int=4, levels:tuple=(0, 50, 100, 250), device=None, # `PROTOCOL.extend`, `PROTOCOL.guide_levels`
 ) -> dict: # 'lam', 'fallback', 'accuracy' {λ: ...}, 'classifies', 'at_edge', 'slices', 'minutes_each'; recorded in the run's `guide_lambda.json`
-    "The noisy guide (Wolleb's guide with the normalised constraint, 09) at the largest λ whose guide still classifies on validation (`choose_guide_lambda`); none does: the smallest λ tried, said so."
+    "The noisy guide (Wolleb's guide with the share form of the constraint, 09) at the largest λ whose guide still classifies on validation (`choose_guide_lambda`); none does: the smallest λ tried, said so."
     f = run.folder / 'guide_lambda.json'
     if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run
     dev, each, acc = default_device(device), minutes / len(lams), {}
@@ -494,7 +494,7 @@ def choose_guide(
     lam = c['lam'] if c['lam'] is not None else min(acc)   # no guide classifies: the one nearest the plain classifier, and the results say so
     with atomic_write(run.ckpt('classifier_constrained')) as tmp: shutil.copyfile(run.ckpt(f'classifier_constrained_lam{lam:g}'), tmp)
     write_json(f, dict(lam=lam, fallback=c['lam'] is None, classifies=c['classifies'], at_edge=c['at_edge'], slices=len(x), minutes_each=each, levels=list(levels),
-                       accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), always_healthy=round(r['always_healthy'], 4), classifies=r['classifies'],
+                       accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), majority=round(r['majority'], 4), classifies=r['classifies'],
                                                 per_level={str(t): round(a, 4) for t, a in r['per_level'].items()}) for l, r in sorted(acc.items())}))
     return json.loads(f.read_text())
 
@@ -616,7 +616,7 @@ def benchmark_cohort(
                         levels={m: c['level'] for m, c in chosen.items()}, channel=channel, modalities=mods, solver=solver, ig_steps={c: v['steps'] for c, v in ig.items()})
     tuned = {m: ('L and s' if 'scale' in chosen[m] else 'L') + ' on the same subjects' for m in chosen}
     tuned |= {m: f"λ = {clean['lam']:g} on the same subjects" for m in methods if m.endswith(f"({CLASSIFIERS['clean_constrained']})")}
-    tuned |= {m: f"guide λ = {guide['lam']:g}" + (f", {tuned[m]}" if m in tuned else " on the same subjects") for m in methods
+    tuned |= {m: f"guide λ = {guide['lam']:g}" + (' (none classified: the smallest)' if guide['fallback'] else '') + (f", {tuned[m]}" if m in tuned else " on the same subjects") for m in methods
               if m in ('combined', 'masked', 'fused') or m.endswith(f"({CLASSIFIERS['constrained']})")}
     name = Path(data).resolve().name
     rows = run_benchmark(methods, cache, split, out, name, batch, dev, tuned=tuned, every=every, native=dict(root=data, layout=layout, patterns=patterns))
@@ -628,12 +628,13 @@ def benchmark_cohort(
                 + (" — at the edge of the searched grid" if clean['at_edge'] else "")
                 + (f"; it ties with λ = {', '.join(f'{l:g}' for l in clean['tied'] if l != clean['lam'])}: at this budget the search cannot tell them apart, "
                    "and the first one tried is kept" if len(clean.get('tied', ())) > 1 else ""))
-    edge.append(f"The guide of combined, masked and fused (\"{CLASSIFIERS['constrained']}\"): Wolleb's noisy classifier fine-tuned with the normalised constraint "
+    edge.append(f"The guide of combined, masked and fused (\"{CLASSIFIERS['constrained']}\"): Wolleb's noisy classifier fine-tuned with the share form of the constraint "
                 f"(`PROTOCOL.clean_constraint`) at λ = {guide['lam']:g}, " + (f"the largest λ whose guide's accuracy on {guide['slices']} validation slices, averaged over t in "
-                f"{guide['levels']}, beats always answering 'healthy' (`choose_guide_lambda`), among " if not guide['fallback'] else
-                f"because no λ's guide beat always answering 'healthy' on {guide['slices']} validation slices (averaged over t in {guide['levels']}): the smallest λ tried, "
-                "the nearest to the plain classifier, among ") + ', '.join(f"{l} ({r['accuracy']:.2f} against {r['always_healthy']:.2f})" for l, r in guide['accuracy'].items())
-                + f", each fine-tuned for {guide['minutes_each']:.2g} min" + (" — at the edge of the searched grid" if guide['at_edge'] else ""))
+                f"{guide['levels']}, beats always answering the commoner class (`choose_guide_lambda`), among " if not guide['fallback'] else
+                f"because no λ's guide beat always answering the commoner class on {guide['slices']} validation slices (averaged over t in {guide['levels']}): the smallest λ tried, "
+                "the nearest to the plain classifier, among ") + ', '.join(f"{l} ({r['accuracy']:.2f} against {r['majority']:.2f})" for l, r in guide['accuracy'].items())
+                + f", each fine-tuned for {guide['minutes_each']:.2g} min" + (" — at the edge of the searched grid" if guide['at_edge'] else "")
+                + f"; the guide is also asked above t = {max(guide['levels'])} when L is larger, where its accuracy was not checked")
     if ig: edge.append(f"Integrated gradients' points, doubled from {P.ig_start} until the map of 16 validation slices moved by less than 10 % (`converged_ig_steps`): "
                        + ', '.join(f"{CLASSIFIERS[c]} {v['steps']}" + ('' if v['converged'] else ' (not converged: the map still moved at the most points tried)') for c, v in ig.items()))
     if 'expected_gradients' in P.attributions:

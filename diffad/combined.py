@@ -71,10 +71,9 @@ def guide_accuracy(
     x:Tensor, y:Tensor, # (N,C,H,W) validation slices in [-1,1] and their labels (N,)
     sched:NoiseSchedule,
     levels:tuple=(0, 50, 100, 250), # time steps it is asked at (0: the slices themselves; `PROTOCOL.guide_levels`)
-    healthy:int=0, # the healthy class
     batch:int=64, seed:int=0, # slices per forward pass; the noise of level t is drawn from seed + t
-) -> dict: # 'accuracy' (mean over the levels), 'per_level' {t: accuracy}, 'always_healthy', 'classifies'
-    "Does a guide still classify? Its accuracy on the slices noised to each level, against always answering 'healthy'."
+) -> dict: # 'accuracy' (mean over the levels), 'per_level' {t: accuracy}, 'majority' (the accuracy of always answering the commoner class), 'classifies'
+    "Does a guide still classify? Its accuracy on the slices noised to each level, against always answering the commoner class."
     per = {}
     for t in levels:
         g, right = torch.Generator().manual_seed(seed + t), 0
@@ -84,8 +83,8 @@ def guide_accuracy(
             xt = xb if t == 0 else sched.q_sample(xb, tt, generator=g)[0]
             with torch.no_grad(): right += (clf(xt, tt).argmax(1) == yb).sum().item()
         per[t] = right / len(x)
-    acc, base = sum(per.values()) / len(per), (y == healthy).float().mean().item()
-    return dict(accuracy=acc, per_level=per, always_healthy=base, classifies=acc > base)
+    acc, base = sum(per.values()) / len(per), torch.bincount(y.long().cpu()).max().item() / len(y)
+    return dict(accuracy=acc, per_level=per, majority=base, classifies=acc > base)
 
 def choose_guide_lambda(
     accuracy:dict, # λ -> `guide_accuracy`'s result, for every λ trained so far
