@@ -16,6 +16,7 @@ import diffad
 from .core import Memo, markdown_table, show_images, write_json, atomic_write, default_device, default_batch, call_in_chunks, count_evaluations
 from .phantom import MODALITIES, make_cohort
 from .data import detect_layout, find_subjects, load_subject, read_volume, SliceDataset, SliceSettings, slices_to_volume, save_nifti, write_cohort, cache_nifti_cohort
+from .training import load_checkpoint
 from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate_maps, evaluate_detector, select_on_validation, beyond_edge, most_lesion, paired_difference,
                             intensity_detect, dae_detect)
 from .sampling import SOLVERS
@@ -440,10 +441,11 @@ def benchmark_figure(
 
 # %% ../nbs/11_benchmark.ipynb #359d2080
 def _train_stage(run:Run, name:str, minutes:float, train:Callable[..., object]):
-    "Run one training stage of the benchmark unless it is recorded as done; record it."
-    done = run.folder / f'{name}.done'
+    "Run one training stage of the benchmark unless it is recorded as done; record it. A stage resumed after a kill gets what its budget has left, not the whole budget again."
+    done, ck = run.folder / f'{name}.done', run.ckpt(name)
     if done.exists(): return
-    t0 = time.perf_counter(); tr = train(minutes=minutes)
+    spent = (load_checkpoint(ck).get('seconds') or 0.) / 60 if ck.exists() else 0.   # the training seconds its checkpoint holds, over every run
+    t0 = time.perf_counter(); tr = train(minutes=max(minutes - spent, 1 / 60))   # at least a second: the stage ends at its next step
     write_json(done, dict(step=tr.step, minutes=minutes, seconds=round(time.perf_counter() - t0, 1)))  # its wall time: all of its work, within the budget or not
 
 def choose_clean_lambda(
