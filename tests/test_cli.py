@@ -76,6 +76,11 @@ def test_benchmark_on_a_synth_cohort(tmp_path):
     wc = torch.load(out / 'run' / 'classifier_clean_constrained.pt', weights_only=True)['config']['training']   # Wargnier-Dauchelle et al.'s own
     cl = res['settings']['clean_lambda']   # its λ, chosen on validation among the protocol's grid (grown past an edge)
     assert wc == dict(noised=False, lam=cl['lam'], **PROTOCOL.clean_constraint) and set(PROTOCOL.clean_lams) <= {float(l) for l in cl['search']}   # the share penalty over brain voxels
+    gc = torch.load(out / 'run' / 'classifier_constrained.pt', weights_only=True)['config']['training']   # the guide: the share form at the λ that still classifies
+    gl = res['settings']['guide_lambda']
+    assert gc == dict(noised=True, lam=gl['lam'], **PROTOCOL.clean_constraint) and set(PROTOCOL.clean_lams) <= {float(l) for l in gl['accuracy']}
+    assert gl['levels'] == list(PROTOCOL.guide_levels) and all(r['classifies'] == (r['accuracy'] > r['majority']) for r in gl['accuracy'].values())
+    assert f"guide λ = {gl['lam']:g}" in {row['method']: row for row in res['rows']}['combined']['validation'] and 'The guide of combined' in (out / 'results.md').read_text()
     hc = torch.load(out / 'run' / 'diffusion_healthy.pt', weights_only=True)['config']
     assert hc['kind'] == 'diffusion' and (out / 'run' / 'diffusion_healthy.done').exists()
     assert (out / 'results.md').exists() and (out / 'figure.png').exists() and '### At native resolution' in (out / 'results.md').read_text()
