@@ -23,10 +23,10 @@ from .refine import make_pairs, cat_pairs, refiner_loss
 
 # %% auto #0
 __all__ = ['SMALL_NET', 'DAE_NOISE', 'TRAIN_IG_STEPS', 'TRAIN_EG_REFS', 'PHANTOM_SUBJECTS', 'PHANTOM_HEALTHY',
-           'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'CLEAN_LAMBDA', 'PHANTOM_NORM', 'FILES', 'HOW', 'HOW_NOTE',
-           'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run', 'train_run',
-           'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks', 'shipped_networks',
-           'Run', 'slice_size', 'train_run_refiner']
+           'PHANTOM_DIFFICULTY', 'CLEAN_STEPS', 'CLEAN_LAMBDA', 'GUIDE_LAMBDA', 'PHANTOM_NORM', 'FILES', 'HOW',
+           'HOW_NOTE', 'PAIR_SHARE', 'MIN_TRAINING_SHARE', 'make_schedule', 'run_config', 'build_model', 'resume_run',
+           'train_run', 'load_run_model', 'train_refiner', 'phantom_experiment', 'shipped_model', 'Networks',
+           'shipped_networks', 'Run', 'slice_size', 'train_run_refiner']
 
 # %% ../nbs/10b_runs.ipynb #8a029e57
 SMALL_NET = dict(widths=(32, 64, 64), n_res=1, attn_levels=(2,), head_ch=32)  # every shipped network: UNet 1.2 M parameters
@@ -180,6 +180,7 @@ PHANTOM_HEALTHY = 12  # healthy phantom subjects: 2 validation and 4 test subjec
 PHANTOM_DIFFICULTY = 'realistic'  # the shipped networks' phantom (`01_phantom`)
 CLEAN_STEPS = 500  # optimizer steps (32 slices) of the shipped clean classifiers, with and without the constraint (08_attribution; scripts/train_phantom.py)
 CLEAN_LAMBDA = dict(tumour=10., ms=1.)  # λ of the shipped clean constrained classifiers, chosen on the phantom's validation subjects by 08_attribution (its full mode checks them)
+GUIDE_LAMBDA = dict(tumour=1., ms=0.1)  # λ of the shipped noisy guides with the share form of the constraint (`classifier_{k}_constrained_share`), chosen on the phantom's validation subjects by `choose_guide_lambda` (scripts/train_phantom.py; 09_combined prints the search)
 PHANTOM_NORM = 'median'  # and their slices' normalisation: each subject's brain median (`01b_data`)
 
 def phantom_experiment(

@@ -16,7 +16,8 @@ mass over brain voxels, which shrinking every gradient cannot lower; the same st
 its λ chosen on validation as `09_combined` teaches: one guide per λ of `--guide-lams` (default `PROTOCOL.clean_lams`, trained in
 the runs folder, not exported), each scored by `guide_accuracy` on every validation slice (averaged over t in
 `PROTOCOL.guide_levels`), the grid extended past an edge while the edge decides (`choose_guide_lambda`), and the largest λ whose
-guide beats always answering the commoner class exported, with that search in its configuration (`guide_search`); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
+guide beats always answering the commoner class exported, with that search in its configuration (`guide_search`; about half an hour per candidate on two CPU cores;
+shipped 2026-12-03: the tumour's at λ = 1, the MS one's at λ = 0.1, `GUIDE_LAMBDA`); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
 (the same classifier without the constraint) with their constraint (the share of each healthy slice's gradient
 mass that favours 'diseased', over brain voxels, `PROTOCOL.clean_constraint`, at the lambda `08_attribution`
 chose on validation, `CLEAN_LAMBDA`; `CLEAN_STEPS` steps each, the budget `08_attribution` trains them with in
@@ -62,8 +63,8 @@ from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_m
 from diffad.combined import guide_accuracy, choose_guide_lambda
 from diffad.benchmark import PROTOCOL
 
-STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=0, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=0)  # about the shipped networks' (see their configs); constrained_share and clean_constrained_ig are not shipped: 0 unless asked for
+STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
+             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=0)  # about the shipped networks' (see their configs); clean_constrained_ig is not shipped: 0 unless asked for
 STAGES = dict(diffusion=1, classifier=2, constrained=2, constrained_share=2 * len(PROTOCOL.clean_lams), healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
 COST = dict(diffusion=1., classifier=.5, constrained=2.5, constrained_share=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
             clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
