@@ -65,7 +65,7 @@ if __name__ == '__main__':
     torch.set_num_threads(torch.get_num_threads())
     cache, split = phantom_experiment(a.cache, progress=False)
     rows, t0 = [], time.time()
-    files = {n: hashlib.sha256(shipped_model(n).read_bytes()).hexdigest()[:12] for n in ('diffusion', 'classifier_tumour_constrained', 'classifier_ms_constrained',
+    files = {n: hashlib.sha256(shipped_model(n).read_bytes()).hexdigest()[:12] for n in ('diffusion', 'classifier_tumour_constrained_share', 'classifier_ms_constrained_share',
                                                                                          'classifier_tumour', 'classifier_ms')}
     for kind in a.kinds:
         val = SliceDataset(cache, subjects=split[kind][1])

@@ -157,10 +157,10 @@ def detector(
 # %% ../nbs/11_benchmark.ipynb #5c3cc69b
 PHANTOM_CHOICES_STALE = False  # True while PHANTOM_CHOICES were chosen for other networks than the shipped ones (09_combined clears it)
 PHANTOM_CHOICES = dict(  # L (and s) of the diffusion methods on the phantom, chosen on its validation subjects by 09_combined for the shipped networks
-    tumour=dict(wolleb=dict(level=250, scale=100.0), combined=dict(level=250, scale=100.0), masked=dict(level=250, scale=333.3333333333333), fused=dict(level=250, scale=100.0),
-                reconstruction=dict(level=750), **{'partial-diffusion': dict(level=500)}),
-    ms=dict(wolleb=dict(level=62, scale=30.0), combined=dict(level=62, scale=100.0), masked=dict(level=31, scale=333.3333333333333), fused=dict(level=62, scale=100.0),
-            reconstruction=dict(level=62), **{'partial-diffusion': dict(level=250)}))
+    tumour=dict(wolleb=dict(level=250, scale=100.0), combined=dict(level=250, scale=30.0), masked=dict(level=250, scale=100.0), reconstruction=dict(level=750),
+                fused=dict(level=250, scale=30.0), **{'partial-diffusion': dict(level=500)}),
+    ms=dict(wolleb=dict(level=62, scale=30.0), combined=dict(level=62, scale=30.0), masked=dict(level=62, scale=30.0), reconstruction=dict(level=62),
+            fused=dict(level=62, scale=30.0), **{'partial-diffusion': dict(level=250)}))
 DEFAULT_SCALES = {m: c['scale'] for m, c in PHANTOM_CHOICES['tumour'].items() if 'scale' in c}
 
 def detectors(
@@ -210,12 +210,12 @@ class Protocol:
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
     attributions:tuple = ('gradient', 'integrated_gradients', 'expected_gradients') # attribution maps in the table
     references:int = 64 # training slices drawn as the background of expected gradients
-    ig_start:int = 16 # integrated gradients' points are doubled from this many until the map of 16 validation slices moves by < 10 % (`choose_ig_steps`): on the shipped classifiers 16 points moved the 32-point map by 1–9 % on six of eight (bench/bench_ig_steps.py), so starting at 32 (08's default) would spend twice the gradients on those
+    ig_start:int = 16 # integrated gradients' points are doubled from this many until the map of 16 validation slices moves by < 10 % (`choose_ig_steps`): on the shipped classifiers (the noisy guide then the earlier 'bce' one) 16 points moved the 32-point map by 1–9 % on six of eight (bench/bench_ig_steps.py), so starting at 32 (08's default) would spend twice the gradients on those
     seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
     search_share:float = 0.5 # choosing L and s gets this share of the training minutes: it scores an evenly spaced subset of the validation slices that fits (`choose_on_validation`)
     search_min_slices:int = 16 # but never fewer validation slices than this
     steps:int = 10 # steps of each half of the encode–decode methods, in the search and the test run alike (20 diffusion-model calls a map)
-    solver:str = 'dpm++2m' # their solver: bench/bench_nfe.py on the phantom's validation slices (each setting at its own s) put DPM-Solver++(2M) at 10 steps level with DDIM at 25 (tumour -0.015 Dice*, MS +0.023) at 2/5 of the calls, and above DDIM at 10 on tumours (+0.056; MS -0.018)
+    solver:str = 'dpm++2m' # their solver: bench/bench_nfe.py on the phantom's validation slices (each setting at its own s) put DPM-Solver++(2M) at 10 steps level with DDIM at 25 (tumour -0.015 Dice*, MS +0.023) at 2/5 of the calls, and above DDIM at 10 on tumours (+0.056; MS -0.018), measured with the earlier 'bce' guide for combined and masked
 
 PROTOCOL = Protocol()
 EVAL_EVERY = 3  # benchmark and demo score one slice in 3 of each validation and test subject: a third of the time; bench/bench_eval_every.py shows the metrics move by at most a quarter of their 95 % interval's half-width; one in 6 moved MS metrics by up to 0.94 of it (2026-12-02), so 3 stays

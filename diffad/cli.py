@@ -334,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
             t.add_argument('--lambda', dest='lam', type=float, default=0., help='weight of the attribution constraint (Wargnier-Dauchelle); > 0 writes classifier_constrained.pt (default: 0)')
             t.add_argument('--constraint', default='gradient', choices=('gradient', 'expected-gradients', 'integrated-gradients', 'mix'), help='attribution used by the constraint (default: gradient)')
             t.add_argument('--form', default='paper', choices=FORMS, help="the constraint's penalty (08_attribution; default: paper, the authors' released loss; "
-                           "the shipped noisy constrained classifiers use bce)")
+                           "the shipped phantom guides use share with --brain-only; the earlier bce one is 09b's example of a constraint met by shrinking the gradients)")
             t.add_argument('--normalise', action='store_true', help="divide each healthy slice's attribution by its mean |A| before the penalty: "
                            "the constraint can no longer be met by shrinking every gradient (08_attribution)")
             t.add_argument('--brain-only', action='store_true', help="count only the brain voxels in the penalty (default: every voxel, background included)")

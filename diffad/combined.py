@@ -71,7 +71,7 @@ def guide_accuracy(
     x:Tensor, y:Tensor, # (N,C,H,W) validation slices in [-1,1] and their labels (N,)
     sched:NoiseSchedule,
     levels:tuple=(0, 50, 100, 250), # time steps it is asked at (0: the slices themselves; `PROTOCOL.guide_levels`)
-    batch:int=64, seed:int=0, # slices per forward pass; the noise of level t is drawn from seed + t
+    batch:int=64, seed:int=0, # slices per forward pass; the noise of level t is drawn from seed + t, slice after slice (the same draws whatever the batches)
 ) -> dict: # 'accuracy' (mean over the levels), 'per_level' {t: accuracy}, 'majority' (the accuracy of always answering the commoner class), 'classifies'
     "Does a guide still classify? Its accuracy on the slices noised to each level, against always answering the commoner class."
     per = {}
@@ -80,7 +80,8 @@ def guide_accuracy(
         for i in range(0, len(x), batch):
             xb, yb = x[i:i + batch], y[i:i + batch].to(x.device)
             tt = torch.full((len(xb),), t, dtype=torch.long, device=x.device)
-            xt = xb if t == 0 else sched.q_sample(xb, tt, generator=g)[0]
+            noise = lambda: torch.cat([torch.randn((1, *x.shape[1:]), generator=g, dtype=x.dtype) for _ in range(len(xb))]).to(x.device)
+            xt = xb if t == 0 else sched.q_sample(xb, tt, noise())[0]
             with torch.no_grad(): right += (clf(xt, tt).argmax(1) == yb).sum().item()
         per[t] = right / len(x)
     acc, base = sum(per.values()) / len(per), torch.bincount(y.long().cpu()).max().item() / len(y)

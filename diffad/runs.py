@@ -241,7 +241,8 @@ def shipped_networks(
     "The networks diffad ships for the phantom of one pathology."
     model, sched, _ = load_run_model(shipped_model('diffusion'), 'diffusion', device)
     healthy, hsched, _ = load_run_model(shipped_model('diffusion_healthy'), 'diffusion', device)
-    plain, constrained = (load_run_model(shipped_model(f'classifier_{kind}{c}'), 'classifier', device)[0] for c in ('', '_constrained'))
+    plain, constrained = (load_run_model(shipped_model(f'classifier_{kind}{c}'), 'classifier', device)[0]   # the guide: the share form at GUIDE_LAMBDA
+                          for c in ('', '_constrained_share'))
     refiner, _, rcfg = load_run_model(shipped_model(f'refiner_{kind}'), 'refiner', device)
     dae = load_run_model(shipped_model('dae'), 'dae', device)[0]
     clean, clean_constrained = (load_run_model(shipped_model(f'classifier_{kind}_clean{c}'), 'classifier', device)[0] for c in ('', '_constrained'))

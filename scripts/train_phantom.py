@@ -8,16 +8,16 @@ and one of MS subjects (128x128x96 volumes, 4 contrasts, `01_phantom`), each sub
 brain median, cut into 64x64 axial slices and split by subject (70/10/20, seed 0: the split the
 notebooks use). One diffusion model is trained on the training slices of both cohorts (healthy and
 diseased slices, as Wolleb et al. do), one noisy classifier per pathology (healthy vs diseased slices),
-and one attribution-constrained noisy classifier per pathology (Wargnier-Dauchelle et al.), fine-tuned
-from the plain one with the benchmark protocol's constraint (`diffad.benchmark.PROTOCOL`: gradient, BCE
-form, lambda 1000: shrinking every gradient meets it, 09b's example of a constraint dodged), and beside it the same guide with
-the clean classifier's normalised constraint (`--steps-constrained_share`: `PROTOCOL.clean_constraint`, the share of the gradient
-mass over brain voxels, which shrinking every gradient cannot lower; the same steps, learning rate and start as the BCE one),
-its λ chosen on validation as `09_combined` teaches: one guide per λ of `--guide-lams` (default `PROTOCOL.clean_lams`, trained in
+and per pathology the attribution-constrained noisy classifier that guides *combined*, *masked* and *fused*
+(Wargnier-Dauchelle et al.'s constraint on noised slices; `--steps-constrained_share`), fine-tuned from the plain one with
+the clean classifier's normalised constraint (`PROTOCOL.clean_constraint`: the share of the gradient mass over brain voxels,
+which shrinking every gradient cannot lower), its λ chosen on validation as `09_combined` teaches: one guide per λ of `--guide-lams` (default `PROTOCOL.clean_lams`, trained in
 the runs folder, not exported), each scored by `guide_accuracy` on every validation slice (averaged over t in
 `PROTOCOL.guide_levels`), the grid extended past an edge while the edge decides (`choose_guide_lambda`), and the largest λ whose
 guide beats always answering the commoner class exported, with that search in its configuration (`guide_search`; about half an hour per candidate on two CPU cores;
-shipped 2026-12-03: the tumour's at λ = 1, the MS one's at λ = 0.1, `GUIDE_LAMBDA`); Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
+shipped 2026-12-03: the tumour's at λ = 1, the MS one's at λ = 0.1, `GUIDE_LAMBDA`); an earlier guide with the unnormalised constraint
+(`--steps-constrained`: gradient, BCE form, λ = `--lam`, 1000; the same steps, learning rate and start), which shrinking every gradient
+meets, kept as 09b's example of a constraint dodged; Wargnier-Dauchelle et al.'s own classifier on clean slices, fine-tuned from its control
 (the same classifier without the constraint) with their constraint (the share of each healthy slice's gradient
 mass that favours 'diseased', over brain voxels, `PROTOCOL.clean_constraint`, at the lambda `08_attribution`
 chose on validation, `CLEAN_LAMBDA`; `CLEAN_STEPS` steps each, the budget `08_attribution` trains them with in
@@ -90,7 +90,7 @@ if __name__ == '__main__':
     for k, v in STEPS.items(): p.add_argument(f'--steps-{k}', type=int, default=v, help=f'optimizer steps{" per network" if STAGES[k] > 1 else ""} (default {v})')
     p.add_argument('--minutes', type=float, default=0, help='cap on the whole training, shared out between the stages (0: none)')
     p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--lam', type=float, default=PROTOCOL.lam, help="weight of the noisy constrained classifiers' attribution constraint")
+    p.add_argument('--lam', type=float, default=PROTOCOL.lam, help="weight of stage constrained's 'bce' constraint (the earlier guide, 09b's example of a constraint dodged; not the guide of the combinations)")
     p.add_argument('--guide-lams', type=float, nargs='+', default=list(PROTOCOL.clean_lams), metavar='λ',
                    help="the constrained_share stage's candidate λ, one guide each (default: the clean classifier's grid)")
     p.add_argument('--runs', default='runs/phantom', help='training checkpoints (resumable)')
@@ -151,7 +151,8 @@ if __name__ == '__main__':
             print(f"{k} guide at λ = {lam:g}: validation accuracy {acc[lam]['accuracy']:.3f} (always the commoner class {acc[lam]['majority']:.3f}) "
                   f"{'classifies' if acc[lam]['classifies'] else 'does not classify'}", flush=True)
         else:
-            if c['lam'] is None: print(f'{k}: no guide classifies on validation (λ tried: {sorted(acc)}); nothing exported', flush=True); failed.append(f'classifier_{k}_constrained_share'); continue
+            if c['lam'] is None: print(f"{k}: no guide classifies on validation (λ tried: {sorted(acc)}); nothing exported"
+                                      + (f" (phantom_classifier_{k}_constrained_share.pt is an earlier run's)" if (assets / f'phantom_classifier_{k}_constrained_share.pt').exists() else ''), flush=True); failed.append(f'classifier_{k}_constrained_share'); continue
             search = dict(rule=f"the largest λ whose guide's validation accuracy, averaged over t in {list(PROTOCOL.guide_levels)}, is above always answering the commoner class (choose_guide_lambda)",
                           lam=c['lam'], at_edge=c['at_edge'], validation_slices=len(val),
                           accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), per_level=r['per_level'], majority=round(r['majority'], 4), classifies=r['classifies'])
