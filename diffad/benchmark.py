@@ -210,7 +210,7 @@ class Protocol:
     levels:tuple = (250, 500, 750) # noise levels L tried on the validation subjects
     attributions:tuple = ('gradient', 'integrated_gradients', 'expected_gradients') # attribution maps in the table
     references:int = 64 # training slices drawn as the background of expected gradients
-    ig_start:int = 16 # integrated gradients' points are doubled from this many until the map of 16 validation slices moves by < 10 % (`choose_ig_steps`): on the shipped classifiers (the noisy guide then the earlier 'bce' one) 16 points moved the 32-point map by 1–9 % on six of eight (bench/bench_ig_steps.py), so starting at 32 (08's default) would spend twice the gradients on those
+    ig_start:int = 16 # integrated gradients' points are doubled from this many until the map of 16 validation slices moves by < 10 % (`choose_ig_steps`): on the shipped classifiers (measured while the noisy guide was the earlier 'bce' one) 16 points moved the 32-point map by 1–9 % on six of eight (bench/bench_ig_steps.py), so starting at 32 (08's default) would spend twice the gradients on those
     seed:int = 0 # the split's seed (`Run.prepare`: 70 / 10 / 20 % of the subjects)
     search_share:float = 0.5 # choosing L and s gets this share of the training minutes: it scores an evenly spaced subset of the validation slices that fits (`choose_on_validation`)
     search_min_slices:int = 16 # but never fewer validation slices than this
