@@ -458,7 +458,8 @@ def choose_clean_lambda(
 ) -> dict: # 'lam', 'dice_star', 'search' {λ: Dice*}, 'at_edge', 'tied' (every λ with the best score), 'slices', 'minutes_each', 'seconds_scoring'; recorded in the run's `clean_lambda.json`
     "Wargnier-Dauchelle et al.'s clean constrained classifier at the λ chosen on validation, as 08 chooses it: one classifier per λ, the grid grown past an edge."
     f = run.folder / 'clean_lambda.json'
-    if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run
+    run.check('clean_lambda', dict(lams=list(lams), extend=extend, slices=len(val), minutes=minutes))   # a rerun with another grid, validation set or budget is refused
+    if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run with these settings
     each, t_train = minutes / len(lams), 0.
     def gradient_map(lam):
         nonlocal t_train
@@ -484,7 +485,8 @@ def choose_guide(
 ) -> dict: # 'lam', 'fallback', 'accuracy' {λ: ...}, 'classifies', 'at_edge', 'slices', 'minutes_each'; recorded in the run's `guide_lambda.json`
     "The noisy guide (Wolleb's guide with the share form of the constraint, 09) at the largest λ whose guide still classifies on validation (`choose_guide_lambda`); none does: the smallest λ tried, said so."
     f = run.folder / 'guide_lambda.json'
-    if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run
+    run.check('guide_lambda', dict(lams=list(lams), extend=extend, levels=list(levels), slices=len(val), minutes=minutes))   # a rerun with other settings is refused
+    if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run with these settings
     dev, each, acc = default_device(device), minutes / len(lams), {}
     x = torch.stack([torch.as_tensor(val[i]['image']) for i in range(len(val))]).to(dev)
     y = torch.as_tensor(np.asarray(val.labels) if hasattr(val, 'labels') else [int(val[i]['label']) for i in range(len(val))]).to(dev)
