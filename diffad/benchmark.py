@@ -22,7 +22,7 @@ from .metrics import (HEADLINE, LOWER_IS_BETTER, value_of, metrics_row, evaluate
 from .sampling import SOLVERS
 from .wolleb import wolleb_detect, partial_diffusion_detect
 from .attribution import ATTRIBUTIONS, attribution_detect, converged_ig_steps
-from .combined import masked_detect, fused_detect, guide_accuracy, choose_guide_lambda
+from .combined import masked_detect, fused_detect, guide_accuracy, search_guide_lambda
 from .refine import refine_detect
 from .unet import Conditioned
 from .runs import PHANTOM_DIFFICULTY, PHANTOM_NORM, Networks, Run, phantom_experiment, shipped_networks, shipped_model, load_run_model, train_run, train_run_refiner
@@ -487,14 +487,15 @@ def choose_guide(
     f = run.folder / 'guide_lambda.json'
     run.check('guide_lambda', dict(lams=list(lams), extend=extend, levels=list(levels), slices=len(val), minutes=minutes))   # a rerun with other settings is refused
     if f.exists(): return json.loads(f.read_text())   # chosen in an earlier run with these settings
-    dev, each, acc = default_device(device), minutes / len(lams), {}
+    dev, each = default_device(device), minutes / len(lams)
     x = torch.stack([torch.as_tensor(val[i]['image']) for i in range(len(val))]).to(dev)
     y = torch.as_tensor(np.asarray(val.labels) if hasattr(val, 'labels') else [int(val[i]['label']) for i in range(len(val))]).to(dev)
-    while (c := choose_guide_lambda(acc, tuple(lams), extend))['next'] is not None:
-        lam = c['next']; name = f'classifier_constrained_lam{lam:g}'
+    def accuracy_at(lam):   # its guide trained (a stage of the run) and scored
+        name = f'classifier_constrained_lam{lam:g}'
         _train_stage(run, name, each, lambda minutes: train(lam, run.ckpt(name), minutes))
         guide, sched, _ = load_run_model(run.ckpt(name), 'classifier', dev)
-        acc[lam] = guide_accuracy(guide, x, y, sched, levels)
+        return guide_accuracy(guide, x, y, sched, levels)
+    c, acc = search_guide_lambda(accuracy_at, lams, extend)
     lam = c['lam'] if c['lam'] is not None else min(acc)   # no guide classifies: the one nearest the plain classifier, and the results say so
     with atomic_write(run.ckpt('classifier_constrained')) as tmp: shutil.copyfile(run.ckpt(f'classifier_constrained_lam{lam:g}'), tmp)
     write_json(f, dict(lam=lam, fallback=c['lam'] is None, classifies=c['classifies'], at_edge=c['at_edge'], slices=len(x), minutes_each=each, levels=list(levels),

@@ -13,7 +13,8 @@ from .wolleb import wolleb_detect
 from .attribution import attribution_detect
 
 # %% auto #0
-__all__ = ['suspicion_mask', 'masked_detect', 'fuse_maps', 'fused_detect', 'guide_accuracy', 'choose_guide_lambda']
+__all__ = ['suspicion_mask', 'masked_detect', 'fuse_maps', 'fused_detect', 'guide_accuracy', 'choose_guide_lambda',
+           'search_guide_lambda']
 
 # %% ../nbs/09_combined.ipynb #3b7abd22
 def suspicion_mask(
@@ -101,3 +102,14 @@ def choose_guide_lambda(
     if nxt is not None and not min(grid) / factor ** extend * (1 - 1e-9) <= nxt <= max(grid) * factor ** extend * (1 + 1e-9):
         return dict(lam=max(ok) if ok else None, next=None, classifies=ok, at_edge=True)   # extended as far as allowed: the edge still decides
     return dict(lam=None if nxt is not None else max(ok), next=nxt, classifies=ok, at_edge=False)
+
+def search_guide_lambda(
+    accuracy_at:Callable, # λ -> `guide_accuracy` of a guide trained at λ (it trains it); None: it could not be trained, and the search stops there
+    grid:tuple=(0.1, 1., 10.), extend:int=4, # `choose_guide_lambda`'s
+) -> tuple: # `choose_guide_lambda`'s decision (None when the search stopped) and {λ: accuracy} of every guide scored
+    "The λ search itself: one guide per λ, in the order `choose_guide_lambda` asks for them, until it decides."
+    acc = {}
+    while (c := choose_guide_lambda(acc, tuple(grid), extend))['next'] is not None:
+        if (r := accuracy_at(c['next'])) is None: return None, acc
+        acc[c['next']] = r
+    return c, acc

@@ -60,7 +60,7 @@ from diffad.data import SliceDataset
 from diffad.training import load_checkpoint, save_checkpoint
 from diffad.refine import make_pairs, cat_pairs
 from diffad.runs import train_run, train_refiner, phantom_experiment, load_run_model, PHANTOM_SUBJECTS, PHANTOM_DIFFICULTY, PHANTOM_NORM, CLEAN_STEPS, CLEAN_LAMBDA
-from diffad.combined import guide_accuracy, choose_guide_lambda
+from diffad.combined import guide_accuracy, search_guide_lambda
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
@@ -139,27 +139,29 @@ if __name__ == '__main__':
             'classifier', train(k), runs / f'classifier_{k}_constrained.pt', n, m, lr=lr['classifier_constrained'],
             lam=a.lam, attribution=PROTOCOL.constraint, form=PROTOCOL.form, init=noisy_start(k), **kw))
     for k in a.pathologies if steps['constrained_share'] else ():  # the same guide with the clean classifier's normalised constraint, its λ chosen on validation (09)
-        val, acc = SliceDataset(path, subjects=split[k][1]), {}
+        val = SliceDataset(path, subjects=split[k][1])
         x, y = torch.stack([torch.as_tensor(val[i]['image']) for i in range(len(val))]).to(dev), torch.as_tensor(val.labels).to(dev)
-        while (c := choose_guide_lambda(acc, tuple(a.guide_lams), PROTOCOL.extend))['next'] is not None:   # one candidate per λ, the grid extended past an edge
-            lam = c['next']; name = f'classifier_{k}_constrained_share_lam{lam:g}'
+        def accuracy_at(lam):   # one candidate per λ, trained and scored on validation; None: its training failed
+            name = f'classifier_{k}_constrained_share_lam{lam:g}'
             stage('constrained_share', name, lambda n, m: train_run('classifier', train(k), runs / f'{name}.pt', n, m, lr=lr['classifier_constrained'],
                                                                     lam=lam, **PROTOCOL.clean_constraint, init=noisy_start(k), **kw), ship=False)
-            if name in failed: break
+            if name in failed: return None
             guide, gsched, _ = load_run_model(runs / f'{name}.pt', 'classifier', dev)
-            acc[lam] = guide_accuracy(guide, x, y, gsched, PROTOCOL.guide_levels)
-            print(f"{k} guide at λ = {lam:g}: validation accuracy {acc[lam]['accuracy']:.3f} (always the commoner class {acc[lam]['majority']:.3f}) "
-                  f"{'classifies' if acc[lam]['classifies'] else 'does not classify'}", flush=True)
-        else:
-            if c['lam'] is None: print(f"{k}: no guide classifies on validation (λ tried: {sorted(acc)}); nothing exported"
-                                      + (f" (phantom_classifier_{k}_constrained_share.pt is an earlier run's)" if (assets / f'phantom_classifier_{k}_constrained_share.pt').exists() else ''), flush=True); failed.append(f'classifier_{k}_constrained_share'); continue
-            search = dict(rule=f"the largest λ whose guide's validation accuracy, averaged over t in {list(PROTOCOL.guide_levels)}, is above always answering the commoner class (choose_guide_lambda)",
-                          lam=c['lam'], at_edge=c['at_edge'], validation_slices=len(val),
-                          accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), per_level=r['per_level'], majority=round(r['majority'], 4), classifies=r['classifies'])
-                                    for l, r in sorted(acc.items())})
-            export(runs / f"classifier_{k}_constrained_share_lam{c['lam']:g}.pt", assets / f'phantom_classifier_{k}_constrained_share.pt', dict(batch_size=a.batch, device=dev.type), 0.,
-                   dict(guide_search=search))
-            print(f"{k}: the guide at λ = {c['lam']:g} exported to {assets / f'phantom_classifier_{k}_constrained_share.pt'}", flush=True)
+            r = guide_accuracy(guide, x, y, gsched, PROTOCOL.guide_levels)
+            print(f"{k} guide at λ = {lam:g}: validation accuracy {r['accuracy']:.3f} (always the commoner class {r['majority']:.3f}) "
+                  f"{'classifies' if r['classifies'] else 'does not classify'}", flush=True)
+            return r
+        c, acc = search_guide_lambda(accuracy_at, a.guide_lams, PROTOCOL.extend)   # the grid extended past an edge while the edge decides
+        if c is None: continue   # a candidate's training failed (said by `stage`): nothing exported
+        if c['lam'] is None: print(f"{k}: no guide classifies on validation (λ tried: {sorted(acc)}); nothing exported"
+                                  + (f" (phantom_classifier_{k}_constrained_share.pt is an earlier run's)" if (assets / f'phantom_classifier_{k}_constrained_share.pt').exists() else ''), flush=True); failed.append(f'classifier_{k}_constrained_share'); continue
+        search = dict(rule=f"the largest λ whose guide's validation accuracy, averaged over t in {list(PROTOCOL.guide_levels)}, is above always answering the commoner class (choose_guide_lambda)",
+                      lam=c['lam'], at_edge=c['at_edge'], validation_slices=len(val),
+                      accuracy={f'{l:g}': dict(accuracy=round(r['accuracy'], 4), per_level=r['per_level'], majority=round(r['majority'], 4), classifies=r['classifies'])
+                                for l, r in sorted(acc.items())})
+        export(runs / f"classifier_{k}_constrained_share_lam{c['lam']:g}.pt", assets / f'phantom_classifier_{k}_constrained_share.pt', dict(batch_size=a.batch, device=dev.type), 0.,
+               dict(guide_search=search))
+        print(f"{k}: the guide at λ = {c['lam']:g} exported to {assets / f'phantom_classifier_{k}_constrained_share.pt'}", flush=True)
     for k in a.pathologies if steps['clean'] else ():  # Wargnier-Dauchelle et al.'s baseline: a classifier of clean slices (08)
         stage('clean', f'classifier_{k}_clean', lambda n, m: train_run('classifier', train(k), runs / f'classifier_{k}_clean.pt', n, m,
                                                                        lr=lr['classifier_clean_constrained'], noised=False, **kw))
