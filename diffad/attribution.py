@@ -311,7 +311,7 @@ def constraint_guard(
     clf, # classifier clf(x, t) (or clf(x) with `t=None`) -> (B,K) logits
     x:Tensor, brain:Tensor, # healthy slices (B,C,H,W) and their brain masks (B,1,H,W)
     t:int|None=0, # the time step the classifier is asked at (0: clean slices)
-    form:str='bce', # the penalty's form (`FORMS`)
+    form:str='paper', # the penalty's form (`FORMS`): the authors' released loss unless told, as `train_run`
     healthy:int=0, # the healthy class
     attribution:str='gradient', # the attribution judged (`ATTRIBUTIONS`), computed as `attribution_detect` does at inference
     references:Tensor|None=None, steps:int=32, generator:torch.Generator|None=None, # expected gradients' background and draws, integrated gradients' points
