@@ -248,8 +248,11 @@ def constrained_loss(
     y = y.to(x.device).long()
     ce = F.cross_entropy(call_classifier(clf, x, t), y)
     if lam == 0 or not (y == healthy).any(): return ce
-    name = pick_attribution(attribution, generator)
-    attr = attribute(name, LogOdds(clf, healthy), x, 0, t, steps, k, generator, create_graph=True, baseline=baseline)
+    name, h = pick_attribution(attribution, generator), y == healthy
+    if name != 'expected_gradients':  # a per-sample attribution: the healthy samples' alone, all the penalty reads (the network's GroupNorm keeps samples apart)
+        t = _per_sample(t, len(x), x.device)
+        x, y, t, brain = x[h], y[h], None if t is None else t[h], None if brain is None else brain[h.to(brain.device)]
+    attr = attribute(name, LogOdds(clf, healthy), x, 0, t, steps, k, generator, create_graph=True, baseline=baseline)  # expected gradients: the whole batch, its references
     return ce + lam * attribution_constraint(attr, y, healthy, form, normalise, brain)
 
 # %% ../nbs/08_attribution.ipynb #0b720c9e
