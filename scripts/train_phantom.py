@@ -36,8 +36,10 @@ in what they saw, not in how long they trained (a run that trains every stage fr
 give it --steps-healthy_scratch 5875 to keep them equal). And Wargnier-Dauchelle et al.'s clean classifier constrained on the other attributions (`--steps-clean_constrained_eg`, `_mix`, `_ig`: expected gradients, the paper's mix of
 gradient / integrated / expected gradients, integrated gradients), each fine-tuned from the same plain clean classifier for
 as many steps (500, the gradient one's) at the same λ (`CLEAN_LAMBDA`, chosen on validation for the gradient), with `TRAIN_EG_REFS` references and
-`TRAIN_IG_STEPS` points per training step (`10b_runs`); the expected-gradients ones are shipped (13.5 min each on two
-CPU cores), so are the mixes (62 min for the tumour's, 80 for the MS one's: the integrated-gradients draws cost most); the integrated-gradients ones are not yet, and that stage is trained only when asked for (its default is 0 steps). Learning rates are the protocol's. The refiners' pairs (reconstructions at
+`TRAIN_IG_STEPS` points per training step (`10b_runs`), all shipped: the expected-gradients ones (13.5 min each on two
+CPU cores), the mixes (62 min for the tumour's, 80 for the MS one's, when the gradient and integrated gradients were computed on
+every slice of the batch; `constrained_loss` now computes them on its healthy slices alone, the only ones the penalty reads,
+for the same step: `bench/bench_constraint_step.py`) and the integrated-gradients ones (64 min for the tumour's, 69 for the MS one's). Learning rates are the protocol's. The refiners' pairs (reconstructions at
 L=500, 10 DDPM steps, by the healthy model) are made once and kept in the runs folder.
 
 Budgets are optimizer steps of batches of 32 slices (machine-independent; the defaults are about the
@@ -64,10 +66,11 @@ from diffad.combined import guide_accuracy, search_guide_lambda
 from diffad.benchmark import PROTOCOL
 
 STEPS = dict(diffusion=5000, classifier=1550, constrained=575, constrained_share=575, healthy=875, dae=775, refiner=750, clean=CLEAN_STEPS, clean_constrained=CLEAN_STEPS,
-             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=0)  # about the shipped networks' (see their configs); clean_constrained_ig is not shipped: 0 unless asked for
+             conditional=875, healthy_scratch=3543, clean_constrained_eg=CLEAN_STEPS, clean_constrained_mix=CLEAN_STEPS, clean_constrained_ig=CLEAN_STEPS)  # about the shipped networks' (see their configs)
 STAGES = dict(diffusion=1, classifier=2, constrained=2, constrained_share=2 * len(PROTOCOL.clean_lams), healthy=1, dae=1, refiner=3, clean=2, clean_constrained=2, conditional=2, healthy_scratch=1, clean_constrained_eg=2, clean_constrained_mix=2, clean_constrained_ig=2)  # networks per stage
-COST = dict(diffusion=1., classifier=.5, constrained=2.5, constrained_share=2.5, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=2.5, conditional=1., healthy_scratch=1.,
-            clean_constrained_eg=3.2, clean_constrained_mix=9.6, clean_constrained_ig=23.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03)
+COST = dict(diffusion=1., classifier=.5, constrained=1.6, constrained_share=1.6, healthy=1., dae=1., refiner=1., clean=.5, clean_constrained=1.6, conditional=1., healthy_scratch=1.,
+            clean_constrained_eg=3.2, clean_constrained_mix=5.3, clean_constrained_ig=11.)  # relative cost of a step (for --minutes; the path attributions' at TRAIN_EG_REFS / TRAIN_IG_STEPS, measured on 2 CPU cores 2026-12-03;
+# the gradient's and IG's scaled by what computing them on the healthy slices alone saves: bench/bench_constraint_step.py, and IG's 8 s a step in the 2026-12-04 run; the mix the mean of its three)
 
 def only_stages(steps:dict, only:list|None) -> dict:
     "The steps of each stage, every stage not in `only` at 0 (`only` None: all as given)."
